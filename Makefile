@@ -1,0 +1,50 @@
+# The two commands: `make up` starts the embedded system, `make test` installs what the tests
+# need and runs them. Both work on a fresh Debian/Ubuntu machine with Python 3.11+.
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN = $(VENV)/bin
+# Real servers and tools the tests and benchmarks drive (slapd for LDAP, rsync/restic for the
+# executor, wrk for bench/ingest).
+DEB_PACKAGES = slapd ldap-utils rsync restic wrk
+
+.PHONY: up test install system-packages lint pytest bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+up: install
+	$(BIN)/backstop up
+
+system-packages:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "installing Debian packages:$$missing"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+lint: install
+	$(BIN)/ruff check shared services tests bench
+	$(BIN)/mypy shared services
+
+pytest: install system-packages
+	$(BIN)/pytest -q
+
+test: lint pytest
+
+bench: install system-packages
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.evaluator
+	$(BIN)/python -m bench.end_to_end
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

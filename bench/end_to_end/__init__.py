@@ -1,0 +1,1 @@
+"""End-to-end benchmark: upload → ingest → evaluator → notifier → webhook receiver / SMTP."""

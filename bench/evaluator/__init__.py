@@ -1,0 +1,1 @@
+"""Evaluator benchmark: ``python -m bench.evaluator``."""

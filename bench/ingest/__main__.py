@@ -1,0 +1,178 @@
+"""``python -m bench.ingest``: real ingest vs a bare FastAPI app, both driven by wrk.
+
+Prints 2xx requests/s and p99 latency for ``POST /v1/runs`` and ``GET /ping/<key>`` on each,
+the ratio real/bare, and whether the targets hold (ratio >= 0.6, no non-2xx, p99 <= 50 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.ingest.cpu import cpu_seconds
+from bench.ingest.wrk import Load, Result, run_wrk
+from shared.bus import Bus
+from shared.config import IngestSettings
+from shared.db import Database
+from shared.natsd import free_port
+from shared.streams import INGEST
+from shared.tenancy import create_account
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = {
+    "job": "nightly-db", "status": "success", "exit_code": 0, "duration_seconds": 93.5,
+    "bytes_transferred": 123_456_789, "files_transferred": 1234, "error_count": 0,
+    "client_name": "bench", "client_version": "1.0",
+}
+TARGET_RATIO, TARGET_P99_MS = 0.6, 50.0
+
+
+def _account(data_dir: Path) -> tuple[str, str]:
+    db = Database(IngestSettings(data_dir=data_dir).sqlalchemy_url())
+    db.upgrade()
+    with db.session() as session:
+        issued = create_account(session, reseller="bench", customer="bench", name="bench",
+                                contacts=[])
+    db.dispose()
+    return issued.token, issued.ping_key
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class Measured:
+    result: Result
+    cpu_us_per_ok: float  # CPU time of the server's process tree per 2xx answer
+
+
+@contextlib.contextmanager
+def _server(kind: str, port: int, *extra: str) -> Iterator[Server]:
+    command = [sys.executable, "-m", "bench.ingest.servers", kind, "--port", str(port), *extra]
+    process = subprocess.Popen(command, cwd=ROOT)
+    try:
+        _wait_listening(port, process)
+        yield Server(f"http://127.0.0.1:{port}", process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"server did not listen on {port}")
+
+
+ENDPOINTS = ("POST /v1/runs", "GET /ping/<key>")
+
+
+def _loads(base: str, token: str, ping_key: str) -> dict[str, Load]:
+    return {
+        "POST /v1/runs": Load("POST", f"{base}/v1/runs", json.dumps(RUN), (
+            ("Content-Type", "application/json"), ("Authorization", f"Bearer {token}"))),
+        "GET /ping/<key>": Load("GET", f"{base}/ping/{ping_key}"),
+    }
+
+
+def _measure(load: Load, server: Server, args: argparse.Namespace) -> tuple[Measured, int]:
+    """The measured run, and how many 2xx answers it and its warm-up got in all."""
+    warmup = run_wrk(load, seconds=args.warmup, connections=args.connections)  # fills caches
+    before = cpu_seconds(server.pid)
+    result = run_wrk(load, seconds=args.seconds, connections=args.connections)
+    used = cpu_seconds(server.pid) - before
+    ok = max(1, result.requests - result.non_2xx)
+    return Measured(result, used / ok * 1e6), ok + warmup.requests - warmup.non_2xx
+
+
+async def _stored_events(nats_url: str) -> int:
+    """Messages in the ingest stream: proof the real server stored what it answered."""
+    bus = Bus(nats_url, name="bench-check")
+    await bus.connect(ensure_topology=False)
+    try:
+        return int((await bus.js.stream_info(INGEST.name)).state.messages)
+    finally:
+        await bus.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
+    parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up before each")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        data_dir = Path(tmp)
+        token, ping_key = _account(data_dir)
+        results: dict[tuple[str, str], Measured] = {}
+        answered = 0
+        nats_port = free_port()
+        real_args = ("--data-dir", str(data_dir), "--nats-port", str(nats_port))
+        with _server("real", free_port(), *real_args) as real, _server("bare", free_port()) as bare:
+            # Real and bare back to back per endpoint, so both see similar machine load.
+            for endpoint in ENDPOINTS:
+                for kind, server in (("real", real), ("bare", bare)):
+                    load = _loads(server.url, token, ping_key)[endpoint]
+                    results[endpoint, kind], oks = _measure(load, server, args)
+                    answered += oks if kind == "real" else 0
+            stored = asyncio.run(_stored_events(f"nats://127.0.0.1:{nats_port}"))
+    ok = _report(results, args)
+    print(f"\nreal: {answered} answered 2xx, {stored} events in JetStream stream {INGEST.name}")
+    ok = ok and stored >= answered
+    sys.exit(0 if ok or not args.strict else 1)
+
+
+def _report(results: dict[tuple[str, str], Measured], args: argparse.Namespace) -> bool:
+    print(f"\nwrk: {args.connections} connections, {args.seconds} s per run; "
+          "throughput counts 2xx answers only; CPU = server process tree per 2xx answer\n")
+    print(f"{'endpoint':18} {'server':6} {'2xx req/s':>10} {'p99 ms':>8} {'non-2xx':>8} "
+          f"{'sock err':>8} {'CPU us/req':>10}")
+    for (endpoint, kind), m in results.items():
+        r = m.result
+        print(f"{endpoint:18} {kind:6} {r.ok_per_second:10.0f} {r.p99_ms:8.2f} "
+              f"{r.non_2xx:8d} {r.socket_errors:8d} {m.cpu_us_per_ok:10.0f}")
+    ok = True
+    print()
+    for endpoint in ENDPOINTS:
+        measured_real, measured_bare = results[endpoint, "real"], results[endpoint, "bare"]
+        real, bare = measured_real.result, measured_bare.result
+        ratio = real.ok_per_second / bare.ok_per_second
+        cpu_ratio = measured_bare.cpu_us_per_ok / measured_real.cpu_us_per_ok
+        checks = {
+            f"ratio {ratio:.2f} >= {TARGET_RATIO}": ratio >= TARGET_RATIO,
+            f"non-2xx {real.non_2xx + real.socket_errors} == 0": real.non_2xx
+            + real.socket_errors == 0,
+            f"p99 {real.p99_ms:.1f} ms <= {TARGET_P99_MS:.0f} ms": real.p99_ms <= TARGET_P99_MS,
+        }
+        ok = ok and all(checks.values())
+        verdicts = ", ".join(f"{name} {'ok' if good else 'MISSED'}"
+                             for name, good in checks.items())
+        print(f"{endpoint:18} real/bare = {ratio:.2f} (by CPU per request: {cpu_ratio:.2f})"
+              f"   [{verdicts}]")
+    return ok
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m services.cli`` is the ``backstop`` command."""
+
+from services.cli import app
+
+app()

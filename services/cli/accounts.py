@@ -1,0 +1,77 @@
+"""``backstop accounts``: create and list accounts along reseller → customer → account."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from sqlmodel import col, select
+
+from shared.config import BaseServiceSettings
+from shared.db import Database
+from shared.tenancy import Account, Customer, Reseller, TenancyError, create_account
+
+app = typer.Typer(no_args_is_help=True, help="Accounts and their credentials.")
+
+
+def database() -> Database:
+    """The configured database, migrated: every CLI command may be the first one run."""
+    db = Database(BaseServiceSettings().sqlalchemy_url())
+    db.upgrade()
+    return db
+
+
+@app.command()
+def create(
+    reseller: str = typer.Option(..., help="Reseller name (created when missing)."),
+    customer: str = typer.Option(..., help="Customer name (created when missing)."),
+    name: str = typer.Option(..., help="Account name, unique within the customer."),
+    email: list[str] = typer.Option([], help="Contact e-mail; repeat for several."),
+    quota_bytes: int = typer.Option(None, help="Storage quota in bytes."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Create an account and print its API token and ping key (shown this once only)."""
+    db = database()
+    try:
+        with db.session() as session:
+            issued = create_account(
+                session, reseller=reseller, customer=customer, name=name,
+                contacts=email, quota_bytes=quota_bytes,
+            )
+    except TenancyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    out = {
+        "account_id": issued.account.id, "customer_id": issued.customer.id,
+        "reseller_id": issued.reseller.id, "name": name, "contacts": email,
+        "token": issued.token, "ping_key": issued.ping_key,
+    }
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    for key, value in out.items():
+        typer.echo(f"{key:12} {value}")
+    typer.echo("\nThe token and ping key are shown only now; store them in the backup client.")
+
+
+@app.command("list")
+def list_accounts(as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
+    """List every account with its reseller and customer."""
+    db = database()
+    with db.session() as session:
+        rows = session.exec(
+            select(Account, Customer, Reseller)
+            .join(Customer, col(Customer.id) == Account.customer_id)
+            .join(Reseller, col(Reseller.id) == Account.reseller_id)
+            .order_by(Reseller.name, Customer.name, Account.name)
+        ).all()
+    for account, customer, reseller in rows:
+        if as_json:
+            typer.echo(json.dumps({
+                "account_id": account.id, "reseller": reseller.name, "customer": customer.name,
+                "name": account.name, "contacts": account.contacts,
+                "quota_bytes": account.quota_bytes,
+            }))
+        else:
+            contacts = ",".join(account.contacts) or "-"
+            typer.echo(f"{account.id}  {reseller.name}/{customer.name}/{account.name}  {contacts}")

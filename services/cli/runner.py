@@ -1,0 +1,135 @@
+"""Starting services: ``backstop up`` (everything, one process) and ``backstop run <service>``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+import uvloop
+
+from shared.bus import Bus
+from shared.config import (
+    BaseServiceSettings,
+    EmbeddedSettings,
+    EvaluatorSettings,
+    IngestSettings,
+    NotifierSettings,
+)
+from shared.db import Database
+from shared.logs import configure_logging
+from shared.natsd import EmbeddedNats
+from shared.ops import ops_app
+from shared.runtime import Runtime
+from shared.webserver import serve_until
+
+log = logging.getLogger("backstop")
+
+ServiceMain = Callable[[Any, Runtime], Awaitable[None]]
+
+
+class Service(StrEnum):
+    ingest = "ingest"
+    evaluator = "evaluator"
+    notifier = "notifier"
+
+
+def _service(name: Service) -> tuple[type[BaseServiceSettings], ServiceMain]:
+    # Imported lazily: `backstop run ingest` should not load the notifier's dependencies.
+    if name is Service.ingest:
+        from services.ingest.service import run as ingest
+
+        return IngestSettings, ingest
+    if name is Service.evaluator:
+        from services.evaluator.service import run as evaluator
+
+        return EvaluatorSettings, evaluator
+    from services.notifier.service import run as notifier
+
+    return NotifierSettings, notifier
+
+
+def up(
+    data_dir: Path = typer.Option(None, help="Data directory [env BACKSTOP_DATA_DIR, ./var]."),
+    ingest_port: int = typer.Option(None, help="Ingest API port [env BACKSTOP_INGEST_PORT, 8080]."),
+) -> None:
+    """Run every service in one process: embedded NATS, SQLite and an e-mail outbox by default."""
+    overrides: dict[str, Any] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if ingest_port is not None:
+        overrides["ingest_port"] = ingest_port
+    settings = EmbeddedSettings(**overrides)
+    configure_logging(settings.log_format, settings.log_level)
+    mains = [_service(s)[1] for s in Service]
+    uvloop.run(serve(settings, mains, embedded=True))
+
+
+def run(service: Service = typer.Argument(..., help="Which service to run.")) -> None:
+    """Run one service (as Kubernetes does), with /healthz, /readyz and /metrics on the ops port."""
+    settings_cls, main = _service(service)
+    settings = settings_cls()
+    configure_logging(settings.log_format, settings.log_level)
+    uvloop.run(serve(settings, [main], embedded=False))
+
+
+async def serve(
+    settings: Any, mains: list[ServiceMain], *, embedded: bool, stop: asyncio.Event | None = None
+) -> None:
+    """Run ``mains`` until SIGINT/SIGTERM, or until ``stop`` is set when one is given."""
+    nats = None
+    if embedded and not settings.nats_url:
+        nats = EmbeddedNats(Path(settings.data_dir) / "nats", port=0)
+        # Started from the main thread: the parent-death signal is bound to the starting thread.
+        settings.nats_url = nats.start()
+        log.info("embedded nats-server at %s", settings.nats_url)
+    db = Database(settings.sqlalchemy_url())
+    try:
+        if embedded:
+            await asyncio.to_thread(db.upgrade)
+        bus = Bus(settings.nats_servers(), name="backstop")
+        await bus.connect()
+        runtime = Runtime(bus=bus, db=db)
+        if stop is None:
+            _stop_on_signals(runtime.stop)
+        else:
+            runtime.stop = stop
+        tasks = [main(settings, runtime) for main in mains]
+        if settings.ops_port:
+            tasks.append(_serve_ops(settings, runtime))
+        log.info("backstop running: %s", ", ".join(m.__module__.split(".")[1] for m in mains))
+        await _until_stopped(runtime, tasks)
+        await bus.close()
+    finally:
+        db.dispose()
+        if nats is not None:
+            await asyncio.to_thread(nats.stop)
+    log.info("backstop stopped")
+
+
+async def _until_stopped(runtime: Runtime, tasks: list[Awaitable[None]]) -> None:
+    """Run the services; if one crashes, stop the others instead of limping on."""
+    running = [asyncio.ensure_future(t) for t in tasks]
+    await asyncio.wait(running, return_when=asyncio.FIRST_EXCEPTION)
+    runtime.stop.set()
+    results = await asyncio.gather(*running, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def _serve_ops(settings: BaseServiceSettings, runtime: Runtime) -> None:
+    await serve_until(ops_app(runtime), settings.ops_host, settings.ops_port, runtime.stop)

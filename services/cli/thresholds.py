@@ -1,0 +1,170 @@
+"""``backstop thresholds``: the evaluator's thresholds and tolerances, per reseller, customer,
+account or job, and the minimum version of each backup client."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from sqlmodel import Session, select
+
+from services.cli.accounts import database
+from services.evaluator.policies import (
+    SETTINGS,
+    PolicyError,
+    Scope,
+    job_scope_id,
+    parse_value,
+    parse_version,
+)
+from services.evaluator.store import load_policies, set_override
+from services.evaluator.tables import ClientMinVersion, ThresholdOverride
+from shared.tenancy import Account, Customer, Reseller
+
+app = typer.Typer(no_args_is_help=True, help="Alert thresholds, tolerances, minimum versions.")
+
+RESELLER = typer.Option(None, help="Reseller id or name.")
+CUSTOMER = typer.Option(None, help="Customer id.")
+ACCOUNT = typer.Option(None, help="Account id.")
+JOB = typer.Option(None, help="Job name (with --account).")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _scope(
+    session: Session, reseller: str | None, customer: str | None, account: str | None,
+    job: str | None,
+) -> tuple[Scope, str]:
+    """Exactly one target; it must exist (a typo must not create a setting nobody reads)."""
+    if job is not None and account is None:
+        raise _fail("--job needs --account")
+    given = [v for v in (reseller, customer, account) if v is not None]
+    if len(given) != 1:
+        raise _fail("give exactly one of --reseller, --customer, --account")
+    if account is not None:
+        if session.get(Account, account) is None:
+            raise _fail(f"no account {account!r}")
+        return ("job", job_scope_id(account, job)) if job else ("account", account)
+    if customer is not None:
+        if session.get(Customer, customer) is None:
+            raise _fail(f"no customer {customer!r}")
+        return "customer", customer
+    assert reseller is not None
+    found = session.get(Reseller, reseller) or session.exec(
+        select(Reseller).where(Reseller.name == reseller)).first()
+    if found is None:
+        raise _fail(f"no reseller {reseller!r}")
+    return "reseller", found.id
+
+
+@app.command("set")
+def set_(
+    name: str = typer.Argument(..., help="Setting name (see `thresholds defaults`)."),
+    value: str = typer.Argument(..., help="New value."),
+    reseller: str = RESELLER, customer: str = CUSTOMER, account: str = ACCOUNT, job: str = JOB,
+) -> None:
+    """Set a threshold for a reseller, customer, account or job; the most specific wins."""
+    try:
+        parse_value(name, value)
+    except PolicyError as exc:
+        raise _fail(str(exc)) from exc
+    with database().session() as session:
+        scope, scope_id = _scope(session, reseller, customer, account, job)
+        set_override(session, scope, scope_id, name, value)
+    typer.echo(f"{scope} {scope_id}: {name} = {value}")
+
+
+@app.command()
+def unset(
+    name: str = typer.Argument(..., help="Setting name."),
+    reseller: str = RESELLER, customer: str = CUSTOMER, account: str = ACCOUNT, job: str = JOB,
+) -> None:
+    """Remove a threshold: the next less specific one (or the default) applies again."""
+    with database().session() as session:
+        scope, scope_id = _scope(session, reseller, customer, account, job)
+        row = session.exec(select(ThresholdOverride).where(
+            ThresholdOverride.scope == scope, ThresholdOverride.scope_id == scope_id,
+            ThresholdOverride.name == name)).first()
+        if row is None:
+            raise _fail(f"{name} is not set for {scope} {scope_id}")
+        session.delete(row)
+    typer.echo(f"{scope} {scope_id}: {name} unset")
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
+    """Every threshold set, and every minimum client version."""
+    with database().session() as session:
+        rows = session.exec(select(ThresholdOverride).order_by(
+            ThresholdOverride.scope, ThresholdOverride.scope_id, ThresholdOverride.name)).all()
+        versions = session.exec(select(ClientMinVersion).order_by(
+            ClientMinVersion.client_name)).all()
+    for row in rows:
+        if as_json:
+            typer.echo(json.dumps({"scope": row.scope, "scope_id": row.scope_id,
+                                   "name": row.name, "value": row.value}))
+        else:
+            typer.echo(f"{row.scope:9} {row.scope_id:40} {row.name:28} {row.value}")
+    for version in versions:
+        if as_json:
+            typer.echo(json.dumps({"client_name": version.client_name,
+                                   "min_version": version.min_version}))
+        else:
+            typer.echo(f"{'client':9} {version.client_name:40} {'min_version':28} "
+                       f"{version.min_version}")
+
+
+@app.command()
+def defaults() -> None:
+    """The settings, their defaults and what they mean."""
+    for setting in SETTINGS.values():
+        typer.echo(f"{setting.name:28} {setting.default!s:8} {setting.description}")
+
+
+@app.command()
+def effective(
+    account: str = typer.Option(..., help="Account id."), job: str = JOB,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """The values that apply to an account (or one of its jobs), after inheritance."""
+    with database().session() as session:
+        found = session.get(Account, account)
+        if found is None:
+            raise _fail(f"no account {account!r}")
+        book = load_policies(session)
+    values = {name: book.value(name, found.tenant(), job) for name in SETTINGS}
+    if as_json:
+        typer.echo(json.dumps(values))
+        return
+    for name, value in values.items():
+        typer.echo(f"{name:28} {value}")
+
+
+@app.command("min-version")
+def min_version(
+    client: str = typer.Argument(..., help="Client name as it reports itself, e.g. restic."),
+    version: str = typer.Argument(None, help="Minimum version (PEP 440); omit with --remove."),
+    remove: bool = typer.Option(False, "--remove", help="Drop the minimum for this client."),
+) -> None:
+    """Set the minimum version of a backup client: older ones raise outdated-client alerts."""
+    with database().session() as session:
+        row = session.get(ClientMinVersion, client)
+        if remove:
+            if row is None:
+                raise _fail(f"no minimum set for {client!r}")
+            session.delete(row)
+            typer.echo(f"{client}: minimum removed")
+            return
+        if version is None:
+            raise _fail("give a version, or --remove")
+        try:
+            parse_version(version)
+        except PolicyError as exc:
+            raise _fail(str(exc)) from exc
+        row = row or ClientMinVersion(client_name=client, min_version=version)
+        row.min_version = version
+        session.add(row)
+    typer.echo(f"{client}: minimum version {version}")

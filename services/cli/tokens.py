@@ -1,0 +1,85 @@
+"""``backstop tokens``: issue, list and revoke an account's API tokens.
+
+Tokens are shown once, when issued; only their SHA-256 digest is stored. Revoking keeps the row
+(with ``revoked_at``) so the list still shows which tokens existed. Running ingest replicas stop
+accepting a revoked token within ``BACKSTOP_INGEST_TOKEN_CACHE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from sqlmodel import Session, col, or_, select
+
+from services.cli.accounts import database
+from shared.credentials import digest
+from shared.tenancy import Account, ApiToken, issue_token, utcnow
+
+app = typer.Typer(no_args_is_help=True, help="Account API tokens: issue, list, revoke.")
+
+
+def revoke(session: Session, token_or_id: str) -> int:
+    """Revoke the token given in clear or by its id; returns how many were revoked (0 or 1)."""
+    rows = session.exec(
+        select(ApiToken).where(
+            or_(ApiToken.id == token_or_id, ApiToken.token_hash == digest(token_or_id)),
+            col(ApiToken.revoked_at).is_(None),
+        )
+    ).all()
+    for row in rows:
+        row.revoked_at = utcnow()
+        session.add(row)
+    return len(rows)
+
+
+@app.command()
+def issue(
+    account: str = typer.Option(..., help="Account id (see `backstop accounts list`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Issue a new token for the account and print it (shown this once only)."""
+    with database().session() as session:
+        if session.get(Account, account) is None:
+            typer.echo(f"error: no account with id {account!r}", err=True)
+            raise typer.Exit(2)
+        token = issue_token(session, account)
+    if as_json:
+        typer.echo(json.dumps({"account_id": account, "token": token}))
+        return
+    typer.echo(token)
+    typer.echo("The token is shown only now; store it in the backup client.", err=True)
+
+
+@app.command("list")
+def list_tokens(
+    account: str = typer.Option(..., help="Account id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+) -> None:
+    """List the account's tokens (ids and dates; the secrets are not stored)."""
+    with database().session() as session:
+        rows = session.exec(
+            select(ApiToken).where(ApiToken.account_id == account).order_by(
+                col(ApiToken.created_at))
+        ).all()
+    for row in rows:
+        revoked = row.revoked_at.isoformat() if row.revoked_at else None
+        if as_json:
+            typer.echo(json.dumps({"id": row.id, "created_at": row.created_at.isoformat(),
+                                   "revoked_at": revoked}))
+        else:
+            typer.echo(f"{row.id}  created {row.created_at:%Y-%m-%d %H:%M}  "
+                       f"{'revoked ' + revoked if revoked else 'active'}")
+
+
+@app.command("revoke")
+def revoke_command(
+    token: str = typer.Argument(..., help="The token itself, or its id from `tokens list`."),
+) -> None:
+    """Revoke a token: ingest refuses it from then on (after its cache time at most)."""
+    with database().session() as session:
+        count = revoke(session, token)
+    if count == 0:
+        typer.echo("error: no active token matches", err=True)
+        raise typer.Exit(1)
+    typer.echo("revoked")

@@ -1,0 +1,80 @@
+"""``backstop webhooks``: ticket-system endpoints per reseller or customer."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from services.cli.accounts import database
+from services.notifier import admin
+from services.notifier.formats import FORMATS
+
+app = typer.Typer(no_args_is_help=True, help="Webhook endpoints for ticket systems.")
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def add(
+    reseller: str = typer.Option(..., help="Reseller name or id."),
+    customer: str = typer.Option(None, help="Customer name or id (default: all customers)."),
+    url: str = typer.Option(..., help="Where to POST alerts (http or https)."),
+    fmt: str = typer.Option("backstop", "--format", help=f"One of: {', '.join(FORMATS)}."),
+    secret: str = typer.Option(
+        None, help="backstop: signing secret (whsec_…; generated when omitted); "
+        "pagerduty: the integration's routing key."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Add an endpoint; prints its id and, for the backstop format, a generated secret."""
+    try:
+        with database().session() as session:
+            new = admin.add_webhook(session, reseller=reseller, customer=customer, url=url,
+                                    fmt=fmt, secret=secret)
+    except admin.ConfigError as exc:
+        raise _fail(exc) from exc
+    e = new.endpoint
+    out = {"id": e.id, "reseller_id": e.reseller_id, "customer_id": e.customer_id,
+           "url": e.url, "format": e.format, "secret": new.generated_secret}
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(f"id      {e.id}")
+    if new.generated_secret:
+        typer.echo(f"secret  {new.generated_secret}")
+        typer.echo("\nThe signing secret is shown only now; configure it in the receiver.")
+
+
+@app.command("list")
+def list_endpoints(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    all_: bool = typer.Option(False, "--all", help="Include removed endpoints."),
+) -> None:
+    """List endpoints (secrets are never shown again)."""
+    with database().session() as session:
+        rows = admin.list_webhooks(session)
+    for e in rows:
+        if not (e.enabled or all_):
+            continue
+        if as_json:
+            typer.echo(json.dumps({"id": e.id, "reseller_id": e.reseller_id,
+                                   "customer_id": e.customer_id, "url": e.url,
+                                   "format": e.format, "enabled": e.enabled}))
+        else:
+            scope = e.reseller_id + (f"/{e.customer_id}" if e.customer_id else "")
+            state = "" if e.enabled else "  (removed)"
+            typer.echo(f"{e.id}  {e.format:12} {scope}  {e.url}{state}")
+
+
+@app.command()
+def remove(endpoint_id: str = typer.Argument(..., help="Endpoint id.")) -> None:
+    """Remove an endpoint: nothing more is sent to it (queued deliveries are dead-lettered)."""
+    try:
+        with database().session() as session:
+            admin.remove_webhook(session, endpoint_id)
+    except admin.ConfigError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"removed {endpoint_id}")

@@ -1,0 +1,1 @@
+"""Evaluator: turns the event stream into alerts that fire and resolve."""

@@ -1,0 +1,154 @@
+"""The alert lifecycle: fire, resolve, and the event that announces each transition."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam
+from sqlalchemy import select as sql_select
+from sqlmodel import Session, select
+
+from services.evaluator.facts import Transition
+from services.evaluator.tables import Alert, AlertTransition
+from shared.events import AlertChanged, Severity, Tenant
+from shared.outbox import OutboxRow, enqueue
+from shared.tenancy import new_id
+
+
+def fingerprint(kind: str, account_id: str, job: str | None = None, key: str | None = None) -> str:
+    """Stable across restarts and replicas: the same problem always has the same fingerprint."""
+    subject = f"{kind}\x00{account_id}\x00{job or ''}"
+    if key:
+        subject += f"\x00{key}"
+    return hashlib.sha256(subject.encode()).hexdigest()[:32]
+
+
+def _find(session: Session, fp: str) -> Alert | None:
+    return session.exec(select(Alert).where(Alert.fingerprint == fp)).first()
+
+
+def fire(
+    session: Session, tenant: Tenant, *, kind: str, severity: Severity, summary: str,
+    at: datetime, job: str | None = None, details: dict[str, Any] | None = None,
+    key: str | None = None,
+) -> AlertChanged | None:
+    """Fire the alert unless it already fires; returns the transition event, if any."""
+    fp = fingerprint(kind, tenant.account, job, key)
+    alert = _find(session, fp)
+    if alert is not None and alert.state == "firing":
+        return None
+    if alert is None:
+        alert = Alert(
+            fingerprint=fp, kind=kind, reseller_id=tenant.reseller, customer_id=tenant.customer,
+            account_id=tenant.account, job=job, key=key, severity=severity, state="firing",
+            summary=summary, first_seen=at, last_changed=at,
+        )
+    alert.state, alert.severity, alert.summary = "firing", severity, summary
+    alert.first_seen = at
+    alert.details = details or {}
+    return _transition(session, alert, tenant, at)
+
+
+def resolve(
+    session: Session, tenant: Tenant, *, kind: str, summary: str, at: datetime,
+    job: str | None = None, key: str | None = None, details: dict[str, Any] | None = None,
+) -> AlertChanged | None:
+    """Resolve the alert if it fires; returns the transition event, if any."""
+    alert = _find(session, fingerprint(kind, tenant.account, job, key))
+    if alert is None or alert.state != "firing":
+        return None
+    alert.state, alert.summary = "resolved", summary
+    if details is not None:
+        alert.details = {**alert.details, "resolved": details}
+    return _transition(session, alert, tenant, at)
+
+
+def _transition(session: Session, alert: Alert, tenant: Tenant, at: datetime) -> AlertChanged:
+    alert.sequence += 1
+    alert.last_changed = at
+    session.add(alert)
+    session.flush()
+    session.add(AlertTransition(
+        alert_id=alert.id, sequence=alert.sequence, state=alert.state, summary=alert.summary, at=at,
+    ))
+    event = AlertChanged(
+        event_id=f"{alert.fingerprint}-{alert.sequence}",
+        tenant=tenant, fingerprint=alert.fingerprint, kind=alert.kind, state=alert.state,  # type: ignore[arg-type]
+        severity=alert.severity, sequence=alert.sequence, job=alert.job,  # type: ignore[arg-type]
+        summary=alert.summary, first_seen=alert.first_seen, last_changed=at,
+        details=alert.details,
+    )
+    enqueue(session, event)
+    return event
+
+
+_MUTABLE = ("state", "severity", "summary", "sequence", "first_seen", "last_changed", "details")
+
+
+def apply(session: Session, transitions: Sequence[Transition]) -> list[AlertChanged]:
+    """Apply many transitions with a handful of statements: one read of the alerts concerned,
+    then bulk writes of alerts, history and outbox. Transitions of one alert apply in order;
+    one that changes nothing (fire while firing, resolve while resolved) is dropped."""
+    if not transitions:
+        return []
+    fps = [fingerprint(t.kind, t.tenant.account, t.job, t.key) for t in transitions]
+    rows = {
+        row["fingerprint"]: dict(row)
+        for row in session.execute(
+            sql_select(Alert.__table__).where(Alert.__table__.c.fingerprint.in_(set(fps)))  # type: ignore[attr-defined]
+        ).mappings()
+    }
+    new: set[str] = set()
+    changed: set[str] = set()
+    history: list[dict[str, Any]] = []
+    events: list[AlertChanged] = []
+    for fp, t in zip(fps, transitions, strict=True):
+        row = rows.get(fp)
+        if t.action == "fire":
+            if row is not None and row["state"] == "firing":
+                continue
+            if row is None:
+                row = rows[fp] = {"id": new_id(), "fingerprint": fp, "kind": t.kind,
+                                  "reseller_id": t.tenant.reseller,
+                                  "customer_id": t.tenant.customer,
+                                  "account_id": t.tenant.account, "job": t.job, "key": t.key,
+                                  "sequence": 0}
+                new.add(fp)
+            row.update(state="firing", severity=t.severity, summary=t.summary[:1000],
+                       first_seen=t.at, details=t.details)
+        else:
+            if row is None or row["state"] != "firing":
+                continue
+            row.update(state="resolved", summary=t.summary[:1000])
+            if t.details:
+                row["details"] = {**(row["details"] or {}), "resolved": t.details}
+        row["sequence"] += 1
+        row["last_changed"] = t.at
+        changed.add(fp)
+        history.append({"alert_id": row["id"], "sequence": row["sequence"],
+                        "state": row["state"], "summary": row["summary"], "at": t.at})
+        events.append(AlertChanged(
+            event_id=f"{fp}-{row['sequence']}", tenant=t.tenant, fingerprint=fp, kind=t.kind,
+            state=row["state"], severity=row["severity"], sequence=row["sequence"], job=t.job,
+            summary=row["summary"], first_seen=row["first_seen"], last_changed=t.at,
+            details=row["details"] or {},
+        ))
+    # Core statements on the tables: the ORM's bulk path costs more than the work itself.
+    alerts_table = Alert.__table__  # type: ignore[attr-defined]
+    if new:
+        session.execute(alerts_table.insert(), [rows[fp] for fp in new])
+    if changed - new:
+        session.execute(
+            alerts_table.update().where(alerts_table.c.id == bindparam("_id")).values(
+                {name: bindparam(name, type_=alerts_table.c[name].type) for name in _MUTABLE}),
+            [{"_id": rows[fp]["id"], **{name: rows[fp][name] for name in _MUTABLE}}
+             for fp in changed - new])
+    if history:
+        session.execute(AlertTransition.__table__.insert(), history)  # type: ignore[attr-defined]
+        session.execute(OutboxRow.__table__.insert(), [  # type: ignore[attr-defined]
+            {"event_id": e.event_id, "payload": e.encode(), "created_at": e.last_changed}
+            for e in events])
+    return events

@@ -1,0 +1,52 @@
+"""Runs too long or never finished: a started run must complete within the job's maximum run
+time, or within the schedule's period when none is set."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from services.evaluator.facts import JobFacts, Transition, fire, resolve
+from services.evaluator.policies import PolicyBook
+
+KIND = "run_too_long"
+
+
+def limit(job: JobFacts, policies: PolicyBook) -> timedelta | None:
+    seconds = policies.as_int("max_runtime_seconds", job.tenant, job.name, job.from_schedule)
+    if seconds > 0:
+        return timedelta(seconds=seconds)
+    if job.schedule is not None and job.running_since is not None:
+        return job.schedule.period_after(job.running_since)
+    return None
+
+
+def deadline(job: JobFacts, policies: PolicyBook) -> datetime | None:
+    if job.running_since is None or KIND in job.firing:
+        return None
+    allowed = limit(job, policies)
+    return job.running_since + allowed if allowed is not None else None
+
+
+def on_started(job: JobFacts, run_id: str | None, at: datetime) -> None:
+    job.running_run_id, job.running_since = run_id, at
+
+
+def on_finished(job: JobFacts, run_id: str | None, at: datetime) -> Transition | None:
+    """Any completion ends the watch: a run that finished is no longer running."""
+    job.running_run_id = job.running_since = None
+    return resolve(job, KIND, job=job.name, at=at,
+                   summary=f"Backup job {job.name} finished its run")
+
+
+def on_deadline(job: JobFacts, now: datetime, policies: PolicyBook) -> Transition | None:
+    due = deadline(job, policies)
+    if due is None or due > now or job.running_since is None:
+        return None
+    allowed = limit(job, policies)
+    return fire(
+        job, KIND, job=job.name, at=now, severity="warning",
+        summary=f"Backup job {job.name} has been running since "
+                f"{job.running_since:%Y-%m-%d %H:%M} UTC without finishing",
+        details={"run_id": job.running_run_id, "started_at": job.running_since.isoformat(),
+                 "max_runtime_seconds": allowed.total_seconds() if allowed else None},
+    )

@@ -1,0 +1,1 @@
+"""Runs backup plans itself (not built yet)."""

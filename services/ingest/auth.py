@@ -1,0 +1,113 @@
+"""Who is calling: account tokens and ping keys resolved to an account, with a short-lived cache.
+
+Secrets are stored only as SHA-256 digests. A lookup finds the row by digest (indexed) and then
+compares the digests in constant time. The cache is keyed by digest too, so neither it nor its
+timing says anything about the secret. It keeps the hot path off the database; a revoked token
+stops working within ``ttl`` seconds on every replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlmodel import Session, col, select
+
+from services.ingest.errors import Unauthorized
+from shared.credentials import digest
+from shared.db import Database
+from shared.events import Tenant
+from shared.tenancy import Account, ApiToken
+from shared.ttlcache import TtlCache
+
+# Past this many entries the cache starts over, so random guesses cannot grow it without bound.
+MAX_CACHED = 100_000
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated account. ``key`` (the credential's digest) names it for rate limiting."""
+
+    tenant: Tenant
+    quota_bytes: int | None
+    key: str
+
+
+class _Resolver:
+    """Resolves one kind of secret through ``lookup`` (run in the database thread pool).
+
+    Concurrent misses for one secret share a single lookup: when a busy client's cache entry
+    expires, its in-flight requests would otherwise all queue for the database at once.
+    """
+
+    def __init__(self, db: Database, ttl: float,
+                 lookup: Callable[[Session, str], Account | None]) -> None:
+        self._db = db
+        self._cache: TtlCache[str, Caller | None] = TtlCache(ttl, MAX_CACHED)
+        self._lookup = lookup
+        self._inflight: dict[str, asyncio.Task[Caller | None]] = {}
+
+    async def resolve(self, secret: str) -> Caller | None:
+        key = digest(secret)
+        fresh, cached = self._cache.peek(key)
+        if fresh:
+            return cached
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._load(key))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        # shield: a client hanging up must not cancel the lookup others are waiting for.
+        return await asyncio.shield(task)
+
+    async def _load(self, key: str) -> Caller | None:
+        account = await self._db.run(lambda s: self._lookup(s, key))
+        caller = None
+        if account is not None:
+            caller = Caller(tenant=account.tenant(), quota_bytes=account.quota_bytes, key=key)
+        self._cache.put(key, caller)
+        return caller
+
+
+def _account_by_token_digest(session: Session, key: str) -> Account | None:
+    row = session.exec(
+        select(ApiToken).where(ApiToken.token_hash == key, col(ApiToken.revoked_at).is_(None))
+    ).first()
+    if row is None or not hmac.compare_digest(row.token_hash, key):
+        return None
+    return session.get(Account, row.account_id)
+
+
+def _account_by_ping_digest(session: Session, key: str) -> Account | None:
+    account = session.exec(select(Account).where(Account.ping_key_hash == key)).first()
+    if account is None or not hmac.compare_digest(account.ping_key_hash, key):
+        return None
+    return account
+
+
+class TokenResolver(_Resolver):
+    """``Authorization: Bearer <token>`` → the token's account."""
+
+    def __init__(self, db: Database, ttl: float = 5.0) -> None:
+        super().__init__(db, ttl, _account_by_token_digest)
+
+    async def authenticate(self, request: Request) -> Caller:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("expected 'Authorization: Bearer <token>'")
+        caller = await self.resolve(token)
+        if caller is None:
+            raise Unauthorized("unknown or revoked token")
+        return caller
+
+
+class PingKeyResolver(_Resolver):
+    """An account's ping key (the secret in ``/ping/<key>``) → the account."""
+
+    def __init__(self, db: Database, ttl: float = 5.0) -> None:
+        super().__init__(db, ttl, _account_by_ping_digest)

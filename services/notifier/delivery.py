@@ -1,0 +1,107 @@
+"""The delivery queue's data side: claim due notifications under a lease, record outcomes.
+
+A lease (owner + expiry) makes exactly one replica deliver a row at a time; a replica killed
+mid-delivery leaves a lease that expires, and the row is delivered on the next pass (restart or
+another replica). Delivery is therefore at-least-once; the ``webhook-id`` / Message-ID stay the
+same on every retry so receivers can drop the rare duplicate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, update
+from sqlmodel import Session, col, select
+
+from services.notifier.backoff import Schedule
+from services.notifier.errors import Outcome
+from services.notifier.tables import AlertNotifyState, DeliveryAttempt, Notification
+
+
+def claim(session: Session, now: datetime, lease: float, limit: int) -> list[list[Notification]]:
+    """Lease due rows (with their whole e-mail group); returns units to deliver together."""
+    free = or_(col(Notification.lease_until).is_(None), col(Notification.lease_until) < now)
+    due = session.exec(
+        select(Notification.id, Notification.group_key)
+        .where(Notification.status == "pending", Notification.next_attempt_at <= now, free)
+        .order_by(col(Notification.next_attempt_at)).limit(limit)
+    ).all()
+    if not due:
+        return []
+    ids = {i for i, _ in due}
+    groups = {g for _, g in due if g}
+    if groups:
+        ids |= set(session.exec(select(Notification.id).where(
+            Notification.status == "pending", col(Notification.group_key).in_(groups), free
+        )).all())
+    owner = uuid.uuid4().hex
+    session.execute(
+        update(Notification)
+        .where(col(Notification.id).in_(ids), col(Notification.status) == "pending", free)
+        .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease))
+    )
+    rows = session.exec(select(Notification).where(Notification.lease_owner == owner)).all()
+    units: dict[object, list[Notification]] = defaultdict(list)
+    for row in rows:
+        units[row.group_key or row.id].append(row)
+    return list(units.values())
+
+
+def record(session: Session, row_id: int | None, outcome: Outcome, now: datetime,
+           schedule: Schedule, duration_ms: float | None = None) -> str:
+    """Store one attempt and move the row on; returns the final status of this attempt."""
+    row = session.get(Notification, row_id)
+    assert row is not None
+    row.attempts += 1
+    row.last_error = outcome.error
+    row.lease_until = row.lease_owner = None
+    status = outcome.status
+    if status == "sent":
+        row.status, row.sent_at = "sent", now
+        _notified(session, row.fingerprint, now)
+    elif status == "retry":
+        following = schedule.next_attempt(row.created_at, now, row.attempts, outcome.retry_after)
+        if following is None:
+            status = "dead"
+        else:
+            row.next_attempt_at = following
+    if status == "dead":
+        row.status, row.dead_at = "dead", now
+    session.add(row)
+    assert row.id is not None
+    session.add(DeliveryAttempt(
+        notification_id=row.id, at=now, status=status, error=outcome.error,
+        channel=row.channel, target=row.target, http_status=outcome.http_status,
+        duration_ms=duration_ms,
+    ))
+    return status
+
+
+def _notified(session: Session, fingerprint: str, now: datetime) -> None:
+    state = session.get(AlertNotifyState, fingerprint)
+    if state is not None:
+        state.last_notified_at = now
+        state.notification_count += 1
+        session.add(state)
+
+
+def replay(session: Session, now: datetime, ids: list[int] | None = None) -> int:
+    """Put dead notifications back in the queue (all of them, or the given ids)."""
+    query = (update(Notification).where(col(Notification.status) == "dead")
+             .values(status="pending", next_attempt_at=now, created_at=now, dead_at=None,
+                     lease_until=None, lease_owner=None))
+    if ids is not None:
+        query = query.where(col(Notification.id).in_(ids))
+    return int(session.execute(query).rowcount)  # type: ignore[attr-defined]
+
+
+def depth(session: Session) -> dict[str, int]:
+    rows = session.exec(
+        select(Notification.status, func.count()).where(
+            col(Notification.status).in_(["pending", "dead"])
+        ).group_by(Notification.status)
+    ).all()
+    found = {status: int(count) for status, count in rows}
+    return {"pending": found.get("pending", 0), "dead": found.get("dead", 0)}

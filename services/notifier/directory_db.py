@@ -1,0 +1,32 @@
+"""The embedded default directory: the account's contacts as stored with the account (read
+through a short cache: a changed contact list takes effect within ``ttl`` seconds)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from services.notifier.errors import RecipientNotFound
+from services.notifier.recipients import AccountRef
+from services.notifier.store import Store
+from shared.db import Database
+from shared.tenancy import Account
+from shared.ttlcache import TtlCache
+
+
+class DatabaseDirectory:
+    def __init__(self, db: Database | Store, ttl: float = 5.0) -> None:
+        self._db = db
+        self._cache: TtlCache[str, list[str] | None] = TtlCache(ttl)
+
+    async def customer_addresses(self, account: AccountRef) -> list[str]:
+        def contacts(session: Session) -> list[str] | None:
+            row = session.get(Account, account.account_id)
+            return list(row.contacts) if row is not None else None
+
+        fresh, found = self._cache.peek(account.account_id)
+        if not fresh:
+            found = await self._db.run(contacts)
+            self._cache.put(account.account_id, found)
+        if found is None:
+            raise RecipientNotFound(account.account_id)
+        return list(found)

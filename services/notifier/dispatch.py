@@ -1,0 +1,267 @@
+"""Dispatch: deliver due notifications through their channel, record every attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+
+from sqlmodel import Session
+
+from services.notifier import delivery
+from services.notifier.backoff import Schedule
+from services.notifier.emails import Brand, Item, TenantNames, render_digest
+from services.notifier.errors import DeliveryError, Outcome, outcome_of
+from services.notifier.formats import Context
+from services.notifier.mail import Mailer
+from services.notifier.metrics import DEAD, FAILED, LATENCY, QUEUE_DEPTH, SENT
+from services.notifier.store import Store
+from services.notifier.tables import BrandRow, Notification, WebhookEndpoint
+from services.notifier.webhooks import WebhookSender
+from shared.db import Database, utcnow
+from shared.events import AlertChanged
+from shared.tenancy import AccountNotFound, account_path
+from shared.ttlcache import TtlCache
+from shared.wakeup import Wakeup
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DispatchOptions:
+    public_url: str = "http://localhost:8080"
+    default_brand: Brand = field(default_factory=Brand)
+    schedule: Schedule = field(default_factory=Schedule)
+    lease_seconds: float = 120.0
+    concurrency: int = 32
+    batch: int = 100
+    config_ttl: float = 5.0  # tenant names, brands, endpoints are re-read this often
+
+
+@dataclass
+class Unit:
+    """Rows delivered as one message, with everything needed to build it."""
+
+    rows: list[Notification]
+    names: TenantNames | None = None
+    ids: TenantNames | None = None
+    brand: Brand | None = None
+    endpoint: WebhookEndpoint | None = None
+
+
+_Pending = tuple[Unit, Outcome, float, "asyncio.Future[None]"]
+
+
+def _tenant(session: Session, account_id: str) -> tuple[TenantNames, TenantNames] | None:
+    """(names, ids) of an account's path; None when the account is gone."""
+    try:
+        reseller, customer, account = account_path(session, account_id)
+    except AccountNotFound:
+        return None
+    return (TenantNames(reseller.name, customer.name, account.name),
+            TenantNames(reseller.id, customer.id, account.id))
+
+
+class Dispatcher:
+    def __init__(self, db: Database | Store, mailer: Mailer, webhooks: WebhookSender,
+                 options: DispatchOptions | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = db if isinstance(db, Store) else Store(db)
+        self._db = self.store
+        self._mailer = mailer
+        self._webhooks = webhooks
+        self.options = options or DispatchOptions()
+        self._clock = clock
+        self._wakeup = Wakeup()
+        self._slots = asyncio.Semaphore(self.options.concurrency)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._outcomes: list[_Pending] = []
+        self._recorder: asyncio.Task[None] | None = None
+        self._owner = uuid.uuid4().hex  # this replica's lease owner for adopted rows
+        ttl = self.options.config_ttl
+        self._tenants: TtlCache[str, tuple[TenantNames, TenantNames] | None] = TtlCache(ttl)
+        self._brands: TtlCache[str, Brand] = TtlCache(ttl)
+        self._endpoints: TtlCache[str, WebhookEndpoint | None] = TtlCache(ttl)
+
+    def poke(self) -> None:
+        self._wakeup.poke()
+
+    async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+        """Keep up to ``concurrency`` deliveries in flight; claim more as soon as one ends, so
+        a slow receiver or SMTP server never holds back the rest of a batch."""
+        next_depth = 0.0
+        while not stop.is_set():
+            free = self.free_slots()
+            units: list[Unit] = []
+            try:
+                if free > 0:
+                    units = await self._db.run(partial(self._claim_units, limit=free))
+                if time.monotonic() >= next_depth:
+                    await self._update_depth()
+                    next_depth = time.monotonic() + 5
+            except Exception:  # the database away for a moment must not end the loop
+                log.exception("dispatch pass failed")
+            self.start(units)
+            if units and self.free_slots() > 0:
+                continue  # there may be more due right now
+            await self._wakeup.wait(stop, interval)
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    def free_slots(self) -> int:
+        return self.options.concurrency - len(self._in_flight)
+
+    def lease(self) -> tuple[str, datetime]:
+        """A lease for rows the planner hands over directly (see :meth:`adopt`)."""
+        return self._owner, self._clock() + timedelta(seconds=self.options.lease_seconds)
+
+    def units_for(self, session: Session, rows: list[Notification]) -> list[Unit]:
+        """Units for rows the planner just leased to this replica (see :meth:`lease`)."""
+        return self._units(session, [[r] for r in rows])
+
+    async def drain(self) -> None:
+        """Wait for every delivery in flight (tests, shutdown)."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    def start(self, units: list[Unit]) -> None:
+        for unit in units:
+            task = asyncio.create_task(self._deliver(unit))
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery crashed: %r", task.exception())
+        self._wakeup.poke()  # a slot is free
+
+    async def _update_depth(self) -> None:
+        for status, count in (await self._db.run(delivery.depth)).items():
+            QUEUE_DEPTH.labels(status).set(count)
+
+    async def deliver_due(self) -> int:
+        """Deliver one batch of due notifications and wait for it; returns rows tried."""
+        units = await self._db.run(lambda s: self._load(s, self._clock(), self.options.batch))
+        await asyncio.gather(*(self._deliver(u) for u in units))
+        return sum(len(u.rows) for u in units)
+
+    def _claim_units(self, session: Session, limit: int) -> list[Unit]:
+        return self._load(session, self._clock(), limit)
+
+    def _load(self, session: Session, now: datetime, limit: int) -> list[Unit]:
+        return self._units(session, delivery.claim(session, now, self.options.lease_seconds,
+                                                   limit))
+
+    def _units(self, session: Session, claimed: list[list[Notification]]) -> list[Unit]:
+        units = []
+        for rows in claimed:
+            unit = Unit(rows)
+            first = rows[0]
+            tenant = self._tenants.get(first.account_id,
+                                       partial(_tenant, session, first.account_id))
+            if tenant is None:
+                units.append(unit)  # delivered as a permanent failure below
+                continue
+            unit.names, unit.ids = tenant
+            if first.channel == "email":
+                reseller = tenant[1].reseller
+                unit.brand = self._brands.get(reseller, partial(self._load_brand, session,
+                                                                reseller))
+            else:
+                unit.endpoint = self._endpoints.get(
+                    first.target, partial(session.get, WebhookEndpoint, first.target))
+            units.append(unit)
+        return units
+
+    def _load_brand(self, session: Session, reseller_id: str) -> Brand:
+        return self._brand(session.get(BrandRow, reseller_id))
+
+    def _brand(self, row: BrandRow | None) -> Brand:
+        d = self.options.default_brand
+        if row is None:
+            return d
+        return Brand(name=row.name or d.name, sender=row.sender or d.sender,
+                     footer=row.footer or d.footer, logo_url=row.logo_url or d.logo_url)
+
+    def _link(self, alert: AlertChanged) -> str:
+        return f"{self.options.public_url.rstrip('/')}/alerts/{alert.fingerprint}"
+
+    async def _deliver(self, unit: Unit) -> None:
+        async with self._slots:
+            started = time.monotonic()
+            try:
+                outcome = Outcome("sent", http_status=await self._send(unit))
+            except Exception as exc:
+                outcome = outcome_of(exc)
+            took = (time.monotonic() - started) * 1000
+        await self._record(unit, outcome, took)
+
+    async def _record(self, unit: Unit, outcome: Outcome, took: float) -> None:
+        """Queue the outcome; outcomes arriving while one batch is written go in the next, so
+        under load many deliveries share one transaction."""
+        done = asyncio.get_running_loop().create_future()
+        self._outcomes.append((unit, outcome, took, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._write_outcomes())
+        await done
+
+    async def _write_outcomes(self) -> None:
+        schedule = self.options.schedule
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            now = self._clock()
+
+            def write(session: Session, batch: list[_Pending] = batch,
+                      now: datetime = now) -> list[list[str]]:
+                return [[delivery.record(session, r.id, o, now, schedule, took) for r in u.rows]
+                        for u, o, took, _ in batch]
+
+            try:
+                statuses = await self._db.run(write)
+            except Exception as exc:  # leases expire: the rows are delivered again later
+                for *_, done in batch:
+                    done.set_exception(exc)
+                continue
+            for (unit, outcome, _, done), unit_statuses in zip(batch, statuses, strict=True):
+                for row, status in zip(unit.rows, unit_statuses, strict=True):
+                    self._count(row, outcome, status, now)
+                done.set_result(None)
+
+    async def _send(self, unit: Unit) -> int | None:
+        """Send one unit; returns the HTTP status for webhooks, raises on failure."""
+        first = unit.rows[0]
+        if unit.names is None or unit.ids is None:
+            raise DeliveryError("unknown_account", "the account no longer exists",
+                                retryable=False)
+        if first.channel == "email":
+            assert unit.brand is not None
+            items = [Item(a, r.transition, unit.names, self._link(a))
+                     for r in unit.rows for a in [AlertChanged.model_validate(r.alert)]]
+            await self._mailer.send(render_digest(items, first.target, unit.brand, first.key))
+            return None
+        endpoint = unit.endpoint
+        if endpoint is None or not endpoint.enabled:
+            raise DeliveryError("endpoint_removed", f"webhook {first.target} is gone",
+                                retryable=False)
+        alert = AlertChanged.model_validate(first.alert)
+        context = Context(alert, first.transition, unit.ids, unit.names, self._link(alert),
+                          endpoint.id)
+        return await self._webhooks.send(endpoint, context, first.key)
+
+    def _count(self, row: Notification, outcome: Outcome, status: str, now: datetime) -> None:
+        if status == "sent":
+            SENT.labels(row.channel).inc()
+            if row.transition != "reminder":
+                changed = AlertChanged.model_validate(row.alert).last_changed
+                LATENCY.labels(row.channel).observe(max(0.0, (now - changed).total_seconds()))
+            return
+        FAILED.labels(row.channel, outcome.reason).inc()
+        if status == "dead":
+            DEAD.labels(row.channel, outcome.reason).inc()
+            log.error("notification %s to %s %s is dead: %s", row.key, row.channel, row.target,
+                      outcome.error)

@@ -1,0 +1,125 @@
+"""Alert e-mails: Jinja2 templates, plain text with an HTML alternative (autoescaped).
+
+Templates are looked up most specific first — ``<kind>.<transition>``, ``<transition>``,
+``alert`` — so one kind's firing mail can say more without copying every template. Each
+reseller's brand (name, logo, sender, footer) makes MSPs send under their own name.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from shared.events import AlertChanged
+
+_env = Environment(
+    loader=PackageLoader("services.notifier", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    auto_reload=False,  # templates ship with the code: no stat() per mail
+)
+
+KIND_TITLES = {
+    "failed_run": "Failed run",
+    "missed_run": "Missed run",
+    "run_too_long": "Run too long",
+    "quota": "Quota over threshold",
+    "outdated_client": "Outdated client",
+    "never_used": "Account never used",
+    "no_data": "No data sent",
+}
+PREFIXES = {"firing": "PROBLEM", "resolved": "RESOLVED", "reminder": "REMINDER"}
+
+
+@dataclass(frozen=True)
+class TenantNames:
+    reseller: str
+    customer: str
+    account: str
+
+
+@dataclass(frozen=True)
+class Brand:
+    name: str = "Backstop"
+    sender: str = "backstop@localhost"
+    footer: str = "Sent by Backstop backup monitoring."
+    logo_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One alert in a mail: the alert, which transition, and whose account it is."""
+
+    alert: AlertChanged
+    transition: str
+    names: TenantNames
+    link: str
+
+
+def reference(alert: AlertChanged) -> str:
+    # Ticket systems thread follow-ups on a reference in the subject: one per problem.
+    return f"BS-{alert.fingerprint[:10]}"
+
+
+@functools.cache
+def _template(kind: str, transition: str, ext: str) -> str:
+    names = [f"{kind}.{transition}.{ext}.j2", f"{transition}.{ext}.j2", f"alert.{ext}.j2"]
+    return _env.select_template(names).name or names[-1]
+
+
+def _context(item: Item, brand: Brand) -> dict[str, object]:
+    return {
+        "alert": item.alert, "names": item.names, "brand": brand, "link": item.link,
+        "transition": item.transition, "reference": reference(item.alert),
+        "kind_title": KIND_TITLES.get(item.alert.kind, item.alert.kind),
+    }
+
+
+def _message(subject: str, to: str, brand: Brand, key: str) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = formataddr((brand.name, brand.sender))
+    message["To"] = to
+    message["Date"] = formatdate(localtime=False)
+    # Deterministic per delivery: a resend is recognisable as the same message.
+    message["Message-ID"] = f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@backstop>"
+    return message
+
+
+def render(item: Item, to: str, brand: Brand, key: str) -> EmailMessage:
+    alert = item.alert
+    subject = f"[{PREFIXES[item.transition]}] {alert.summary[:150]} [{reference(alert)}]"
+    message = _message(subject, to, brand, key)
+    message["X-Backstop-Alert"] = f"{alert.fingerprint}/{alert.sequence}/{item.transition}"
+    context = _context(item, brand)
+    message.set_content(_env.get_template(_template(alert.kind, item.transition, "txt"))
+                        .render(context))
+    message.add_alternative(
+        _env.get_template(_template(alert.kind, item.transition, "html")).render(context),
+        subtype="html",
+    )
+    return message
+
+
+def render_digest(items: list[Item], to: str, brand: Brand, key: str) -> EmailMessage:
+    """Several alerts of one customer in one mail (grouping)."""
+    if len(items) == 1:
+        return render(items[0], to, brand, key)
+    customer = items[0].names.customer
+    message = _message(f"[PROBLEM] {len(items)} backup alerts for {customer}", to, brand, key)
+    message["X-Backstop-Alert"] = " ".join(
+        f"{i.alert.fingerprint}/{i.alert.sequence}/{i.transition}" for i in items
+    )
+    context = {
+        "items": [_context(i, brand) for i in items], "brand": brand, "customer": customer,
+    }
+    message.set_content(_env.get_template("digest.txt.j2").render(context))
+    message.add_alternative(_env.get_template("digest.html.j2").render(context), subtype="html")
+    return message

@@ -1,0 +1,70 @@
+"""Sending e-mail: over SMTP, or into an outbox folder when no SMTP server is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+from services.notifier.errors import DeliveryError
+from shared.config import NotifierSettings
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+class OutboxMailer:
+    """Writes each message as ``.eml``; named after its Message-ID so a resend overwrites."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    async def send(self, message: EmailMessage) -> None:
+        await asyncio.to_thread(self._write, message)
+
+    def _write(self, message: EmailMessage) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:24]
+        final = self.folder / f"{name}.eml"
+        temp = final.with_suffix(".tmp")
+        temp.write_bytes(message.as_bytes())
+        os.replace(temp, final)  # atomic: a reader never sees half a message
+
+
+class SmtpMailer:
+    def __init__(self, settings: NotifierSettings) -> None:
+        self._settings = settings
+
+    async def send(self, message: EmailMessage) -> None:
+        s = self._settings
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username or None,
+                password=s.smtp_password or None,
+                use_tls=s.smtp_tls == "tls",
+                start_tls=True if s.smtp_tls == "starttls" else False,
+                timeout=30,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError("rejected", str(exc), retryable=False) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            # 5xx is the server's final word; 4xx means "later".
+            raise DeliveryError(
+                f"smtp_{exc.code // 100}xx", f"{exc.code} {exc.message}",
+                retryable=not 500 <= exc.code < 600,
+            ) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryError("connection", repr(exc), retryable=True) from exc
+
+
+def mailer_for(settings: NotifierSettings) -> Mailer:
+    return SmtpMailer(settings) if settings.smtp_host else OutboxMailer(settings.outbox())

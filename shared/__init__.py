@@ -1,0 +1,1 @@
+"""Backstop's shared kernel: settings, events, the JetStream bus, the database and tenancy."""

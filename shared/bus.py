@@ -1,0 +1,372 @@
+"""The event bus over NATS JetStream.
+
+Publishing waits for JetStream's acknowledgement and sets ``Nats-Msg-Id`` to the event id, so a
+retried publish is stored once. Consuming is explicit-ack: a handler's message is acked only after
+the handler returned, i.e. after its work is durable. A failing handler is retried with back-off;
+a message that keeps failing, or cannot be decoded, is copied to the dead-letter stream with the
+reason and then acked: never lost, never looping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig, SubjectTransform
+from nats.js.errors import BadRequestError, NotFoundError
+from prometheus_client import Counter, Histogram
+
+from shared.events import Event, UnknownEvent, decode
+from shared.streams import (
+    ALL_STREAMS,
+    DEAD_LETTER_PREFIX,
+    STREAMS_BY_NAME,
+    ConsumerSpec,
+    StreamSpec,
+)
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event], Awaitable[None]]
+# Applies a batch all-or-nothing (one transaction), in the order given.
+BatchHandler = Callable[[list[Event]], Awaitable[None]]
+
+PUBLISHED = Counter("backstop_bus_published_total", "Events stored by JetStream.", ["category"])
+PUBLISH_FAILURES = Counter(
+    "backstop_bus_publish_failures_total", "Publishes JetStream did not confirm.", ["category"]
+)
+PROCESSED = Counter(
+    "backstop_bus_messages_total", "Messages handled by consumers.", ["consumer", "outcome"]
+)
+DEAD_LETTERED = Counter(
+    "backstop_bus_dead_letters_total", "Messages moved to the dead-letter stream.", ["consumer"]
+)
+HANDLE_SECONDS = Histogram(
+    "backstop_bus_handle_seconds", "Time a consumer spends on one message.", ["consumer"]
+)
+
+
+def _published_subject(stream: str, stored: str) -> str:
+    spec = STREAMS_BY_NAME.get(stream)
+    return spec.published_subject(stored) if spec else stored
+
+
+class BusUnavailable(RuntimeError):
+    """JetStream could not confirm the store (NATS down, timeout, no stream)."""
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler when retrying cannot help: the message goes straight to dead letters."""
+
+
+class Bus:
+    def __init__(self, servers: str, *, name: str = "backstop") -> None:
+        self._servers = servers
+        self._name = name
+        self._nc: NatsClient | None = None
+        self._js: JetStreamContext | None = None
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise BusUnavailable("bus is not connected")
+        return self._js
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    async def connect(self, *, ensure_topology: bool = True) -> None:
+        self._nc = await nats.connect(
+            self._servers,
+            name=self._name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=5,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnect,
+        )
+        self._js = self._nc.jetstream(timeout=5)
+        if ensure_topology:
+            await self.ensure_streams(ALL_STREAMS)
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("nats error: %s", exc)
+
+    async def _on_disconnect(self) -> None:
+        log.warning("nats disconnected")
+
+    async def ensure_streams(self, specs: list[StreamSpec]) -> None:
+        for spec in specs:
+            config = StreamConfig(
+                name=spec.name,
+                subjects=spec.subjects,
+                duplicate_window=spec.duplicate_window_seconds,
+                max_age=spec.max_age_seconds,
+                subject_transform=SubjectTransform(
+                    src=spec.subject_transform[0], dest=spec.subject_transform[1]
+                ) if spec.subject_transform else None,
+            )
+            try:
+                await self.js.add_stream(config)
+            except BadRequestError:
+                # Exists with another config (e.g. an older release): bring it up to date.
+                await self.js.update_stream(config)
+
+    async def publish(self, event: Event, *, timeout: float = 5.0) -> bool:
+        """Store ``event``; returns True if JetStream already had it (a duplicate)."""
+        try:
+            ack = await self.js.publish(
+                event.subject(),
+                event.encode(),
+                timeout=timeout,
+                headers={"Nats-Msg-Id": event.event_id},
+            )
+        except Exception as exc:
+            PUBLISH_FAILURES.labels(event.category).inc()
+            raise BusUnavailable(f"JetStream did not store the event: {exc!r}") from exc
+        PUBLISHED.labels(event.category).inc()
+        return bool(ack.duplicate)
+
+    async def subscribe(self, spec: ConsumerSpec) -> JetStreamContext.PullSubscription:
+        config = ConsumerConfig(
+            durable_name=spec.durable,
+            ack_policy=AckPolicy.ALL if spec.ack_policy == "all" else AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=spec.ack_wait_seconds,
+            max_ack_pending=spec.max_ack_pending,
+            filter_subjects=spec.filter_subjects,
+        )
+        try:
+            info = await self.js.consumer_info(spec.stream, spec.durable)
+            if sorted(info.config.filter_subjects or [info.config.filter_subject or ""]) != sorted(
+                spec.filter_subjects
+            ):
+                await self.js.add_consumer(spec.stream, config)  # updates the filter in place
+        except NotFoundError:
+            await self.js.add_consumer(spec.stream, config)
+        return await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
+
+    async def consume(self, spec: ConsumerSpec, handle: Handler, stop: asyncio.Event) -> None:
+        """Feed ``handle`` one event at a time until ``stop`` is set."""
+        sub = await self.subscribe(spec)
+        try:
+            await self._fetch_loop(spec, sub, handle, stop)
+        finally:
+            # A pull subscription left open makes the connection's drain wait forever.
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def consume_ordered(
+        self, spec: ConsumerSpec, handle: BatchHandler, stop: asyncio.Event, *,
+        tick: Callable[[], Awaitable[None]] | None = None,
+        wait: Callable[[], float] = lambda: 1.0,
+    ) -> None:
+        """Feed ``handle`` batches in stream order until ``stop`` is set; one task per consumer.
+
+        Unlike :meth:`consume`, a failing message never lets a later one overtake it: the batch
+        is retried one message at a time, in place, and a message that keeps failing goes to the
+        dead letters before the next one is handled. ``tick`` runs in the same task after every
+        fetch (time-driven work that must not interleave with the handler); ``wait`` says how
+        long the next fetch may block.
+        """
+        sub = await self.subscribe(spec)
+        try:
+            while not stop.is_set():
+                msgs = await self._fetch(spec, sub, min(wait(), 1.0))
+                if msgs is None:
+                    return
+                if msgs:
+                    await self._deliver_ordered(spec, msgs, handle, stop)
+                if tick is not None:
+                    await tick()
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _fetch(
+        self, spec: ConsumerSpec, sub: JetStreamContext.PullSubscription, timeout: float
+    ) -> list[Msg] | None:
+        """The next messages (maybe none); None once the connection is closed for good."""
+        try:
+            return await self._fetch_available(sub, spec.batch, timeout)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        except (nats.errors.ConnectionClosedError, nats.errors.DrainTimeoutError):
+            return None
+        except Exception as exc:  # NATS briefly away: reconnect handles it, we wait
+            log.warning("fetch failed on %s: %r", spec.durable, exc)
+            await asyncio.sleep(0.5)
+            return []
+
+    @staticmethod
+    async def _fetch_available(
+        sub: JetStreamContext.PullSubscription, batch: int, timeout: float
+    ) -> list[Msg]:
+        """Wait up to ``timeout`` for a first message, then take what is there, up to ``batch``.
+
+        A single ``fetch(batch)`` waits for the whole batch until it expires when fewer
+        messages are pending, which would add up to ``timeout`` to every small batch.
+        """
+        msgs = await sub.fetch(1, timeout=max(0.01, timeout))
+        if batch > 1:
+            with contextlib.suppress(TimeoutError, nats.errors.TimeoutError):
+                msgs += await sub.fetch(batch - 1, timeout=0.02)
+        return msgs
+
+    async def _deliver_ordered(
+        self, spec: ConsumerSpec, msgs: list[Msg], handle: BatchHandler, stop: asyncio.Event
+    ) -> None:
+        batch: list[tuple[Msg, Event]] = []
+        # With ack "all", acking a dead letter now would also ack the earlier, unhandled ones:
+        # the batch's final ack covers them instead.
+        ack_now = spec.ack_policy != "all"
+        for msg in msgs:
+            if msg.metadata.num_delivered > spec.max_deliver:
+                await self._dead_letter(spec, msg, "delivered too often without an ack", ack_now)
+                continue
+            try:
+                batch.append((msg, decode(msg.data)))
+            except (UnknownEvent, ValueError) as exc:
+                await self._dead_letter(spec, msg, f"undecodable: {exc}", ack_now)
+        if not batch:
+            if not ack_now:
+                await msgs[-1].ack()
+            return
+        try:
+            with HANDLE_SECONDS.labels(spec.durable).time():
+                await handle([event for _, event in batch])
+        except Exception as exc:
+            log.warning("%s: batch of %d failed, retrying one by one: %r",
+                        spec.durable, len(batch), exc)
+            for msg, event in batch:
+                if not await self._retry_in_place(spec, msg, event, handle, stop):
+                    return  # stopping: what is left is redelivered, still in order
+            return
+        if spec.ack_policy == "all":
+            await msgs[-1].ack()  # covers the whole batch, dead letters included
+        else:
+            for msg, _ in batch:
+                await msg.ack()
+        PROCESSED.labels(spec.durable, "ok").inc(len(batch))
+
+    async def _retry_in_place(
+        self, spec: ConsumerSpec, msg: Msg, event: Event, handle: BatchHandler,
+        stop: asyncio.Event,
+    ) -> bool:
+        """Handle one message until it succeeds or is dead-lettered; False when stopping."""
+        for attempt in range(1, spec.max_deliver + 1):
+            try:
+                await handle([event])
+            except PermanentFailure as exc:
+                await self._dead_letter(spec, msg, f"permanent failure: {exc}")
+                return True
+            except Exception as exc:
+                if attempt == spec.max_deliver:
+                    await self._dead_letter(spec, msg, f"failed {attempt} times, last: {exc!r}")
+                    return True
+                delay = spec.backoff_seconds[min(attempt - 1, len(spec.backoff_seconds) - 1)]
+                PROCESSED.labels(spec.durable, "retry").inc()
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()  # keep it ours while we wait
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                if stop.is_set():
+                    return False
+                continue
+            await msg.ack()
+            PROCESSED.labels(spec.durable, "ok").inc()
+            return True
+        return True
+
+    async def _fetch_loop(
+        self, spec: ConsumerSpec, sub: JetStreamContext.PullSubscription,
+        handle: Handler, stop: asyncio.Event,
+    ) -> None:
+        while not stop.is_set():
+            msgs = await self._fetch(spec, sub, 1.0)
+            if msgs is None:
+                return
+            for msg in msgs:
+                await self._deliver(spec, msg, handle)
+
+    async def _deliver(self, spec: ConsumerSpec, msg: Msg, handle: Handler) -> None:
+        delivered = msg.metadata.num_delivered
+        if delivered > spec.max_deliver:
+            # Only reachable when the process died while handling it: a poison message.
+            await self._dead_letter(spec, msg, f"delivered {delivered} times without an ack")
+            return
+        try:
+            event = decode(msg.data)
+        except (UnknownEvent, ValueError) as exc:
+            await self._dead_letter(spec, msg, f"undecodable: {exc}")
+            return
+        try:
+            with HANDLE_SECONDS.labels(spec.durable).time():
+                await handle(event)
+        except PermanentFailure as exc:
+            await self._dead_letter(spec, msg, f"permanent failure: {exc}")
+            return
+        except Exception as exc:
+            await self._retry_or_dead_letter(spec, msg, delivered, exc)
+            return
+        await msg.ack()
+        PROCESSED.labels(spec.durable, "ok").inc()
+
+    async def _retry_or_dead_letter(
+        self, spec: ConsumerSpec, msg: Msg, delivered: int, exc: Exception
+    ) -> None:
+        if delivered >= spec.max_deliver:
+            await self._dead_letter(spec, msg, f"failed {delivered} times, last: {exc!r}")
+            return
+        delay = spec.backoff_seconds[min(delivered - 1, len(spec.backoff_seconds) - 1)]
+        log.warning("%s: handler failed (delivery %d), retry in %ss: %r",
+                    spec.durable, delivered, delay, exc)
+        PROCESSED.labels(spec.durable, "retry").inc()
+        await msg.nak(delay=delay)
+
+    async def _dead_letter(
+        self, spec: ConsumerSpec, msg: Msg, reason: str, ack: bool = True
+    ) -> None:
+        headers: dict[str, Any] = {
+            "Backstop-Dead-Letter-Reason": reason[:1000],
+            # As published: a replay from the dead letters goes through the same transform.
+            "Backstop-Original-Subject": _published_subject(spec.stream, msg.subject),
+            "Backstop-Original-Stream": spec.stream,
+            "Backstop-Original-Sequence": str(msg.metadata.sequence.stream),
+            "Nats-Msg-Id": f"dlq:{spec.durable}:{msg.metadata.sequence.stream}",
+        }
+        try:
+            await self.js.publish(f"{DEAD_LETTER_PREFIX}.{spec.durable}", msg.data, headers=headers)
+        except Exception as exc:
+            # Not stored in dead letters: leave it to redelivery rather than lose it.
+            log.error("dead-letter publish failed for %s: %r", spec.durable, exc)
+            await msg.nak(delay=spec.backoff_seconds[-1])
+            return
+        log.error("%s: message %s dead-lettered: %s",
+                  spec.durable, msg.metadata.sequence.stream, reason)
+        DEAD_LETTERED.labels(spec.durable).inc()
+        PROCESSED.labels(spec.durable, "dead_letter").inc()
+        if ack:
+            await msg.ack()
+
+    async def close(self) -> None:
+        """Drain: finish in-flight work and flush pending publishes, then disconnect."""
+        if self._nc is None:
+            return
+        nc, self._nc, self._js = self._nc, None, None
+        try:
+            if nc.is_connected:
+                await asyncio.wait_for(nc.drain(), timeout=10)
+            else:
+                await nc.close()
+        except Exception as exc:
+            log.warning("nats drain failed: %r", exc)
+            await nc.close()

@@ -1,0 +1,162 @@
+"""Settings: one class per service, all built on a common base read from ``BACKSTOP_*``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BaseServiceSettings(BaseSettings):
+    """What every service needs. Defaults work in embedded mode (``backstop up``)."""
+
+    model_config = SettingsConfigDict(env_prefix="BACKSTOP_", extra="ignore")
+
+    data_dir: Path = Field(
+        Path("./var"), description="Where embedded NATS, SQLite and the outbox live."
+    )
+    nats_url: str = Field("", description="NATS server URL; empty starts an embedded nats-server.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty uses SQLite in the data dir.")
+    log_format: str = Field("auto", description="`json`, `text`, or `auto` (JSON when not a TTY).")
+    log_level: str = Field("INFO", description="Python log level name.")
+    ops_port: int = Field(9090, description="Port of /healthz, /readyz, /metrics (0: none).")
+    ops_host: str = Field("0.0.0.0", description="Address the ops endpoints listen on.")
+
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'backstop.db').resolve()}"
+
+    def nats_servers(self) -> str:
+        return self.nats_url or "nats://127.0.0.1:4222"
+
+
+class IngestSettings(BaseServiceSettings):
+    ingest_host: str = Field("0.0.0.0", description="Address the ingest API listens on.")
+    ingest_port: int = Field(8080, description="Port of the ingest API.")
+    ingest_publish_timeout: float = Field(
+        5.0, description="Seconds to wait for JetStream to store an upload before answering 503."
+    )
+    ingest_rate_limit: float = Field(
+        50.0, ge=0,
+        description="Requests per second allowed per token or ping key (0: no limit).",
+    )
+    ingest_rate_burst: int = Field(
+        500, ge=1, description="Requests a token may send at once above the steady rate."
+    )
+    ingest_max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest request body accepted (else 413)."
+    )
+    ingest_log_excerpt_bytes: int = Field(
+        16 * 1024, ge=256,
+        description="Longest log excerpt kept per run; longer ones are cut with a marker.",
+    )
+    ingest_ping_body_limit: int = Field(
+        10_000, ge=0,
+        description="Bytes of a ping's POST body kept as its log (Healthchecks' PING_BODY_LIMIT).",
+    )
+    ingest_token_cache_seconds: float = Field(
+        5.0, ge=0,
+        description="How long a token or ping key lookup is cached; a revoked token stops "
+        "working within this time.",
+    )
+
+
+class EvaluatorSettings(BaseServiceSettings):
+    evaluator_replica_id: str = Field(
+        "", description="This replica's name in the partition leases; empty: host name + pid."
+    )
+    evaluator_lease_seconds: float = Field(
+        15.0, description="How long a partition lease lasts unless renewed (renewed every third)."
+    )
+    evaluator_batch: int = Field(
+        256, description="Ingest events applied per database transaction, per partition."
+    )
+    evaluator_refresh_seconds: float = Field(
+        10.0, description="How often thresholds and newly created accounts are re-read."
+    )
+    evaluator_processed_retention_hours: float = Field(
+        72.0, description="How long applied event ids are kept to recognise redeliveries."
+    )
+
+
+class NotifierSettings(BaseServiceSettings):
+    smtp_host: str = Field("", description="SMTP server; empty writes .eml files to the outbox.")
+    smtp_port: int = Field(25, description="SMTP port.")
+    smtp_username: str = Field("", description="SMTP user name (empty: no AUTH).")
+    smtp_password: str = Field("", description="SMTP password (from the environment only).")
+    smtp_tls: str = Field("none", description="`none`, `starttls` or `tls`.")
+    mail_from: str = Field("backstop@localhost", description="Default sender address.")
+    outbox_dir: Path | None = Field(None, description="Outbox folder; default `<data dir>/outbox`.")
+    public_url: str = Field(
+        "http://localhost:8080", description="Base URL of the Backstop UI, linked from alerts."
+    )
+    # Recipients: the directory the customer-side addresses come from.
+    ldap_url: str = Field(
+        "",
+        description="LDAP server URL(s), comma-separated; empty takes contacts from the database.",
+    )
+    ldap_bind_dn: str = Field("", description="DN to bind as (empty: anonymous bind).")
+    ldap_bind_password: str = Field("", description="Password of the bind DN.")
+    ldap_account_base: str = Field(
+        "ou=accounts,ou=backup,ou=services,dc=example,dc=org",
+        description="Search base of backup account entries.",
+    )
+    ldap_account_filter: str = Field(
+        "(&(objectClass=sstBackupAccount)(uid={account}))",
+        description="Filter finding an account entry; `{account}` (name), `{account_id}`, "
+        "`{customer}`, `{reseller}` are replaced by escaped values.",
+    )
+    ldap_person_base: str = Field(
+        "ou=people,dc=example,dc=org", description="Search base of person entries."
+    )
+    ldap_person_filter: str = Field(
+        "(&(objectClass=inetOrgPerson)(uid={uid}))",
+        description="Filter finding the owner; `{uid}` is the escaped `sstBelongsToPersonUID`.",
+    )
+    ldap_attr_warning_on: str = Field(
+        "sstBackupWarningOn", description="Attribute: is the customer told at all (TRUE/FALSE)."
+    )
+    ldap_attr_medium: str = Field(
+        "sstNotificationWarningMedium", description="Attribute: notification medium (`mail`)."
+    )
+    ldap_attr_owner: str = Field(
+        "sstBelongsToPersonUID", description="Attribute: uid of the person owning the account."
+    )
+    ldap_attr_mail: str = Field("mail", description="Attribute holding e-mail addresses.")
+    ldap_cache_seconds: float = Field(60.0, description="How long LDAP answers are reused.")
+    ldap_pool_size: int = Field(4, description="LDAP connections kept open.")
+    ldap_timeout: float = Field(5.0, description="Seconds per LDAP connect/operation.")
+    # Policy.
+    repeat_interval_seconds: float = Field(
+        4 * 3600.0,
+        description="Default reminder interval for alerts that stay firing (0: no reminders); "
+        "overridable per reseller/customer.",
+    )
+    group_window_seconds: float = Field(
+        0.0, description="Group one customer's firing alerts within this window into one e-mail "
+        "(0: off)."
+    )
+    # Delivery.
+    give_up_after_seconds: float = Field(
+        24 * 3600.0, description="Keep retrying a delivery this long, then dead-letter it."
+    )
+    retry_base_seconds: float = Field(2.0, description="First retry delay (doubles each time).")
+    retry_max_seconds: float = Field(3600.0, description="Longest delay between two retries.")
+    webhook_timeout: float = Field(15.0, description="Seconds a webhook receiver has to answer.")
+    delivery_concurrency: int = Field(32, description="Deliveries in flight at once.")
+    lease_seconds: float = Field(
+        120.0, description="A delivery claimed by a replica that died is retried after this."
+    )
+
+    def outbox(self) -> Path:
+        return self.outbox_dir or self.data_dir / "outbox"
+
+
+class EmbeddedSettings(IngestSettings, EvaluatorSettings, NotifierSettings):
+    """``backstop up`` runs everything in one process, so it reads every service's settings."""
+
+    ops_port: int = Field(
+        0, description="In embedded mode the ingest port serves the ops endpoints."
+    )

@@ -1,0 +1,190 @@
+"""Tenancy: reseller → customer → account → job, and the accounts' credentials."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, select
+
+from shared.credentials import digest, new_ping_key, new_token
+from shared.db import UtcDateTime, utcnow
+from shared.events import Tenant
+
+JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class TenancyError(ValueError):
+    """A tenancy rule was broken (bad name, unknown account, …)."""
+
+
+class AccountNotFound(TenancyError):
+    pass
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class Reseller(SQLModel, table=True):
+    __tablename__ = "resellers"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(unique=True, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("reseller_id", "name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    reseller_id: str = Field(foreign_key="resellers.id", index=True, max_length=32)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("customer_id", "name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=32)
+    reseller_id: str = Field(foreign_key="resellers.id", index=True, max_length=32)
+    name: str = Field(max_length=200)
+    contacts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    quota_bytes: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    ping_key_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+    def tenant(self) -> Tenant:
+        return Tenant(reseller=self.reseller_id, customer=self.customer_id, account=self.id)
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=32)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=32)
+    name: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+@dataclass(frozen=True)
+class IssuedAccount:
+    """What ``accounts create`` hands out once: the secrets are never stored in clear."""
+
+    account: Account
+    reseller: Reseller
+    customer: Customer
+    token: str
+    ping_key: str
+
+
+def _get_or_create_reseller(session: Session, name: str) -> Reseller:
+    found = session.exec(select(Reseller).where(Reseller.name == name)).first()
+    if found:
+        return found
+    reseller = Reseller(name=name)
+    session.add(reseller)
+    session.flush()
+    return reseller
+
+
+def _get_or_create_customer(session: Session, reseller: Reseller, name: str) -> Customer:
+    found = session.exec(
+        select(Customer).where(Customer.reseller_id == reseller.id, Customer.name == name)
+    ).first()
+    if found:
+        return found
+    customer = Customer(reseller_id=reseller.id, name=name)
+    session.add(customer)
+    session.flush()
+    return customer
+
+
+def create_account(
+    session: Session,
+    *,
+    reseller: str,
+    customer: str,
+    name: str,
+    contacts: list[str],
+    quota_bytes: int | None = None,
+) -> IssuedAccount:
+    """Create the account, and whatever is missing along its reseller/customer path."""
+    for label, value in (("reseller", reseller), ("customer", customer), ("account", name)):
+        if not value.strip():
+            raise TenancyError(f"{label} name must not be empty")
+    res = _get_or_create_reseller(session, reseller)
+    cust = _get_or_create_customer(session, res, customer)
+    exists = session.exec(
+        select(Account).where(Account.customer_id == cust.id, Account.name == name)
+    ).first()
+    if exists:
+        raise TenancyError(f"account {name!r} already exists for customer {customer!r}")
+    ping_key = new_ping_key()
+    account = Account(
+        customer_id=cust.id, reseller_id=res.id, name=name, contacts=contacts,
+        quota_bytes=quota_bytes, ping_key_hash=digest(ping_key),
+    )
+    session.add(account)
+    session.flush()
+    token = issue_token(session, account.id)
+    return IssuedAccount(
+        account=account, reseller=res, customer=cust, token=token, ping_key=ping_key
+    )
+
+
+def issue_token(session: Session, account_id: str) -> str:
+    token = new_token()
+    session.add(ApiToken(account_id=account_id, token_hash=digest(token)))
+    session.flush()
+    return token
+
+
+def account_for_token(session: Session, token: str) -> Account | None:
+    row = session.exec(
+        select(ApiToken).where(ApiToken.token_hash == digest(token), ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+    ).first()
+    return session.get(Account, row.account_id) if row else None
+
+
+def account_for_ping_key(session: Session, ping_key: str) -> Account | None:
+    return session.exec(select(Account).where(Account.ping_key_hash == digest(ping_key))).first()
+
+
+def get_or_create_job(session: Session, account_id: str, name: str) -> Job:
+    if not JOB_NAME.match(name):
+        raise TenancyError(f"job name {name!r} must match {JOB_NAME.pattern}")
+    found = session.exec(select(Job).where(Job.account_id == account_id, Job.name == name)).first()
+    if found:
+        return found
+    job = Job(account_id=account_id, name=name)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def account_path(session: Session, account_id: str) -> tuple[Reseller, Customer, Account]:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise AccountNotFound(account_id)
+    customer = session.get(Customer, account.customer_id)
+    reseller = session.get(Reseller, account.reseller_id)
+    assert customer is not None and reseller is not None  # enforced by foreign keys
+    return reseller, customer, account

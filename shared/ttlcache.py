@@ -1,0 +1,41 @@
+"""A small time-bounded cache: what it holds is at most ``ttl`` seconds old, so a change made
+elsewhere (a revoked token, new configuration) takes effect within that time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class TtlCache(Generic[K, V]):
+    def __init__(self, ttl: float, max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._clock = clock
+        self._entries: dict[K, tuple[float, V]] = {}
+
+    def peek(self, key: K) -> tuple[bool, V | None]:
+        """(True, value) while fresh, else (False, None)."""
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > self._clock():
+            return True, hit[1]
+        return False, None
+
+    def put(self, key: K, value: V) -> None:
+        if len(self._entries) >= self._max:
+            self._entries.clear()  # crude, but bounded
+        if self._ttl > 0:
+            self._entries[key] = (self._clock() + self._ttl, value)
+
+    def get(self, key: K, load: Callable[[], V]) -> V:
+        fresh, value = self.peek(key)
+        if fresh:
+            return value  # type: ignore[return-value]
+        loaded = load()
+        self.put(key, loaded)
+        return loaded

@@ -1,0 +1,44 @@
+"""``backstop run <service>``: one service per process, ops endpoints, clean stop on SIGTERM."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.natsd import free_port
+
+
+@pytest.mark.parametrize("service", ["evaluator", "notifier"])
+def test_service_is_ready_then_stops_on_sigterm(
+    service: str, nats_url: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    subprocess.run([sys.executable, "-m", "services.cli", "db", "upgrade"], check=True,
+                   env={**os.environ, "BACKSTOP_DATABASE_URL": sqlite_url}, capture_output=True)
+    ops_port = free_port()
+    env = {**os.environ, "BACKSTOP_NATS_URL": nats_url, "BACKSTOP_DATABASE_URL": sqlite_url,
+           "BACKSTOP_OPS_PORT": str(ops_port), "BACKSTOP_DATA_DIR": str(tmp_path)}
+    process = subprocess.Popen([sys.executable, "-m", "services.cli", "run", service], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{ops_port}/readyz")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "ops endpoint never came up"
+                time.sleep(0.1)
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"nats": True, "database": True}
+        metrics = httpx.get(f"http://127.0.0.1:{ops_port}/metrics").text
+        assert "backstop_bus_published_total" in metrics
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    assert "backstop stopped" in output

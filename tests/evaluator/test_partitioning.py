@@ -1,0 +1,93 @@
+"""Partitioning by account in the stream, and the ordered batch consumer the evaluator uses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import UTC, datetime
+
+from shared.bus import Bus, PermanentFailure
+from shared.events import Event, RunReported, Tenant
+from shared.streams import (
+    DEAD_LETTERS,
+    INGEST,
+    ConsumerSpec,
+    ingest_partition_filter,
+    partition_of,
+)
+
+
+def _run(account: str, job: str) -> RunReported:
+    tenant = Tenant(reseller="r", customer="c", account=account)
+    return RunReported(tenant=tenant, job=job, status="success", occurred_at=datetime.now(UTC))
+
+
+async def test_stream_appends_the_partition_that_partition_of_computes(bus: Bus) -> None:
+    accounts = [uuid.uuid4().hex[:16] for _ in range(40)]
+    for account in accounts:
+        await bus.publish(_run(account, "j"))
+    for seq, account in enumerate(accounts, start=1):
+        msg = await bus.js.get_msg(INGEST.name, seq)
+        assert msg.subject == f"backstop.ingest.run.v1.r.c.{account}.{partition_of(account)}"
+    assert len({partition_of(a) for a in accounts}) > 8  # spread, not all in one
+
+
+async def _consume(bus: Bus, spec: ConsumerSpec, handle, until) -> None:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume_ordered(spec, handle, stop))
+    try:
+        for _ in range(200):
+            if until():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("consumer did not finish")
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await task
+
+
+async def test_ordered_consumer_keeps_order_through_a_failure(bus: Bus) -> None:
+    account = "acct0001"
+    partition = partition_of(account)
+    for i in range(10):
+        await bus.publish(_run(account, f"job{i}"))
+    spec = ConsumerSpec(stream=INGEST.name, durable="ordered-test",
+                        filter_subjects=[ingest_partition_filter(partition)], batch=4,
+                        backoff_seconds=[0.05])
+    applied: list[str] = []
+    failed_once: set[str] = set()
+
+    async def handle(events: list[Event]) -> None:
+        staged = []
+        for event in events:
+            assert isinstance(event, RunReported)
+            if event.job == "job5" and "job5" not in failed_once:
+                failed_once.add("job5")
+                raise RuntimeError("database hiccup")
+            staged.append(event.job)
+        applied.extend(staged)  # all or nothing, as a transaction
+
+    await _consume(bus, spec, handle, lambda: len(applied) >= 10)
+    assert applied == [f"job{i}" for i in range(10)]
+
+
+async def test_ordered_consumer_dead_letters_a_poison_message_and_goes_on(bus: Bus) -> None:
+    account = "acct0002"
+    for i in range(3):
+        await bus.publish(_run(account, f"job{i}"))
+    spec = ConsumerSpec(stream=INGEST.name, durable="poison-test",
+                        filter_subjects=[ingest_partition_filter(partition_of(account))],
+                        batch=8, backoff_seconds=[0.01])
+    applied: list[str] = []
+
+    async def handle(events: list[Event]) -> None:
+        if any(isinstance(e, RunReported) and e.job == "job1" for e in events):
+            raise PermanentFailure("cannot apply")
+        applied.extend(e.job for e in events if isinstance(e, RunReported))
+
+    await _consume(bus, spec, handle, lambda: len(applied) >= 2)
+    assert applied == ["job0", "job2"]
+    info = await bus.js.stream_info(DEAD_LETTERS.name)
+    assert info.state.messages == 1

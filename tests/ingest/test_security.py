@@ -1,0 +1,122 @@
+"""Tenant isolation, revocation, body limits, rate limits, and an event store that is down."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from services.cli.tokens import revoke
+from services.ingest.auth import TokenResolver
+from shared.bus import Bus
+from shared.db import Database
+from shared.events import RunReported
+from shared.natsd import EmbeddedNats
+from tests.conftest import make_account
+from tests.ingest.conftest import Ingest, running_ingest, stored_events
+
+
+async def test_token_of_a_writes_only_to_a(ingest: Ingest) -> None:
+    """A job name is always read within the token's account: B's 'db' is not reachable by A."""
+    await ingest.post_run({"job": "db", "status": "success"}, ingest.b)
+    await ingest.post_run({"job": "db", "status": "failure"}, ingest.a)
+    events = await stored_events(ingest.bus, RunReported)
+    assert [(e.tenant.account, e.status) for e in events] == [
+        (ingest.b.account.id, "success"), (ingest.a.account.id, "failure")]
+
+
+async def test_ping_key_of_a_cannot_touch_bs_jobs(ingest: Ingest) -> None:
+    await ingest.post_run({"job": "only-b", "status": "success"}, ingest.b)
+    await ingest.post_run({"job": "only-a", "status": "success"}, ingest.a)
+    a_on_b = await ingest.client.get(f"/ping/{ingest.a.ping_key}/only-b/fail")
+    b_on_a = await ingest.client.get(f"/ping/{ingest.b.ping_key}/only-a/fail")
+    assert (a_on_b.status_code, b_on_a.status_code) == (404, 404)
+    created = await ingest.client.get(f"/ping/{ingest.a.ping_key}/only-b/fail?create=1")
+    assert created.status_code == 201  # A gets its own job of that name, B's is untouched
+    events = await stored_events(ingest.bus, RunReported)
+    failures = [e for e in events if e.status == "failure"]
+    assert [(e.tenant.account, e.job) for e in failures] == [(ingest.a.account.id, "only-b")]
+
+
+async def test_revoked_token_stops_working(ingest: Ingest) -> None:
+    body = {"job": "db", "status": "success"}
+    assert (await ingest.post_run(body)).status_code == 202
+    with ingest.db.session() as session:
+        assert revoke(session, ingest.a.token) == 1
+    answer = await ingest.post_run(body)
+    assert answer.status_code == 401 and "revoked" in answer.json()["message"]
+    assert (await ingest.post_run(body, ingest.b)).status_code == 202
+
+
+async def test_too_large_bodies_are_413(sqlite_db: Database, bus: Bus) -> None:
+    async with running_ingest(sqlite_db, bus, ingest_max_body_bytes=2048) as ingest:
+        big = {"job": "db", "status": "success", "log_excerpt": "x" * 4096}
+        declared = await ingest.post_run(big)
+
+        async def chunks(count: int) -> AsyncIterator[bytes]:
+            for _ in range(count):
+                yield b"y" * 1024
+
+        chunked = await ingest.client.post(f"/ping/{ingest.a.ping_key}", content=chunks(10))
+        assert declared.status_code == chunked.status_code == 413
+        assert "2048" in declared.json()["message"]
+        small = await ingest.client.post(f"/ping/{ingest.a.ping_key}", content=chunks(1))
+        assert small.status_code == 200
+        assert len(await stored_events(bus)) == 1
+
+
+async def test_rate_limit_is_per_token(sqlite_db: Database, bus: Bus) -> None:
+    async with running_ingest(sqlite_db, bus, ingest_rate_limit=1, ingest_rate_burst=3) as ingest:
+        body = {"job": "db", "status": "success"}
+        codes = [(await ingest.post_run(body)).status_code for _ in range(4)]
+        assert codes == [202, 202, 202, 429]
+        limited = await ingest.post_run(body)
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        # Another client is unaffected by A's flood, and so is A's ping key.
+        assert (await ingest.post_run(body, ingest.b)).status_code == 202
+        assert (await ingest.client.get(f"/ping/{ingest.a.ping_key}")).status_code == 200
+
+
+async def test_event_store_down_is_503(sqlite_db: Database, tmp_path: Path) -> None:
+    nats = EmbeddedNats(tmp_path / "nats")
+    nats.start()
+    bus = Bus(nats.url)
+    await bus.connect()
+    try:
+        async with running_ingest(sqlite_db, bus, ingest_publish_timeout=0.5) as ingest:
+            assert (await ingest.post_run({"job": "db", "status": "success"})).status_code == 202
+            nats.kill()
+            answer = await ingest.post_run({"job": "db", "status": "success"})
+            assert answer.status_code == 503 and answer.headers["Retry-After"]
+            ping = await ingest.client.get(f"/ping/{ingest.a.ping_key}")
+            assert ping.status_code == 503
+            batch = await ingest.client.post(
+                "/v1/runs:batch", json={"runs": [{"job": "db", "status": "success"}]},
+                headers=ingest.auth(ingest.a))
+            assert batch.json()["results"][0]["status"] == "unavailable"
+    finally:
+        await bus.close()
+        nats.stop()
+
+
+async def test_token_cache_shares_lookups_and_expires(sqlite_db: Database) -> None:
+    issued = make_account(sqlite_db, name="cached")
+    resolver = TokenResolver(sqlite_db, ttl=0.3)
+    lookups = 0
+    original = sqlite_db.run
+
+    async def counting_run(work):  # type: ignore[no-untyped-def]
+        nonlocal lookups
+        lookups += 1
+        return await original(work)
+
+    sqlite_db.run = counting_run  # type: ignore[method-assign]
+    callers = await asyncio.gather(*(resolver.resolve(issued.token) for _ in range(20)))
+    assert lookups == 1 and {c.tenant if c else None for c in callers} == {
+        issued.account.tenant()}
+    with sqlite_db.session() as session:
+        revoke(session, issued.token)
+    assert await resolver.resolve(issued.token) is not None  # cached for up to ttl
+    await asyncio.sleep(0.35)
+    assert await resolver.resolve(issued.token) is None
+    assert lookups == 2

@@ -1,0 +1,178 @@
+"""Delivery: planning once per transition and receiver, retries, dead letters, replay, leases.
+On both database backends, against a real HTTP receiver."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlmodel import col, select
+from standardwebhooks import Webhook
+
+from services.notifier import admin, delivery
+from services.notifier.backoff import Schedule
+from services.notifier.tables import DeliveryAttempt, Notification, NotifyTransition
+from shared.db import Database
+from tests.conftest import make_account, tenant_of
+from tests.notifier.conftest import Receiver
+from tests.notifier.support import Clock, MemoryMailer, alert, make_notifier, settle
+
+
+def _hook(db: Database, receiver: Receiver, fmt: str = "backstop", **kw: str) -> str:
+    with db.session() as s:
+        new = admin.add_webhook(s, reseller="Reseller", customer=None, url=receiver.url, fmt=fmt,
+                                **kw)
+        return new.endpoint.secret or ""
+
+
+def _rows(db: Database) -> list[Notification]:
+    with db.session() as s:
+        return list(s.exec(select(Notification).order_by(col(Notification.id))).all())
+
+
+def _attempts(db: Database) -> list[DeliveryAttempt]:
+    with db.session() as s:
+        return list(s.exec(select(DeliveryAttempt).order_by(col(DeliveryAttempt.id))).all())
+
+
+async def test_email_and_signed_webhook_once_each(db: Database, webhook_receiver: Receiver):
+    issued = make_account(db, contacts=["ops@example.com"])
+    with db.session() as s:
+        admin.set_contacts(s, "Reseller", None, ["noc@msp.example"])
+    secret = _hook(db, webhook_receiver)
+    mailer = MemoryMailer()
+    notifier = make_notifier(db, mailer=mailer)
+    event = alert(tenant_of(issued))
+
+    await notifier.handle(event)
+    await notifier.handle(event)  # redelivered
+    await settle(notifier)
+    await notifier.handle(event)  # redelivered after delivery
+    await settle(notifier)
+
+    assert sorted(str(m["To"]) for m in mailer.sent) == ["noc@msp.example", "ops@example.com"]
+    assert len(webhook_receiver.requests) == 1
+    request = webhook_receiver.requests[0]
+    payload = Webhook(secret).verify(request.body, request.headers)
+    assert payload["data"]["action"] == "trigger"
+    assert {r.status for r in _rows(db)} == {"sent"}
+    attempts = _attempts(db)
+    assert len(attempts) == 3 and {a.status for a in attempts} == {"sent"}
+    assert {a.channel for a in attempts} == {"email", "webhook"}
+
+
+async def test_two_replicas_deliver_each_notification_once(db: Database,
+                                                           webhook_receiver: Receiver):
+    issued = make_account(db, contacts=["a@example.com"])
+    _hook(db, webhook_receiver)
+    webhook_receiver.delay = 0.05
+    one, two = make_notifier(db), make_notifier(db)
+    events = [alert(tenant_of(issued)) for _ in range(10)]
+    await asyncio.gather(*(n.handle(e) for e in events for n in (one, two)))
+    await asyncio.gather(settle(one), settle(two), settle(one), settle(two))
+    await asyncio.gather(settle(one), settle(two))
+
+    assert len(webhook_receiver.requests) == 10
+    ids = {r.headers["webhook-id"] for r in webhook_receiver.requests}
+    assert len(ids) == 10
+    mails = len(one.dispatcher._mailer.sent) + len(two.dispatcher._mailer.sent)  # type: ignore[attr-defined]
+    assert mails == 10
+
+
+async def test_5xx_and_429_are_retried_honouring_retry_after(db: Database,
+                                                             webhook_receiver: Receiver):
+    issued = make_account(db, contacts=[])
+    _hook(db, webhook_receiver)
+    clock = Clock()
+    notifier = make_notifier(db, clock=clock, schedule=Schedule(base=1, jitter=0))
+    webhook_receiver.replies = [(503, {}), (429, {"Retry-After": "120"})]
+    await notifier.handle(alert(tenant_of(issued)))
+    await settle(notifier)
+    assert _rows(db)[0].status == "pending"
+    clock.advance(1)  # first back-off: 1 s
+    await settle(notifier)
+    row = _rows(db)[0]
+    assert row.status == "pending" and row.attempts == 2
+    assert row.next_attempt_at - clock.now >= timedelta(seconds=119)  # Retry-After wins
+    clock.advance(60)
+    await settle(notifier)
+    assert len(webhook_receiver.requests) == 2  # not before Retry-After
+    clock.advance(61)
+    await settle(notifier)
+    assert _rows(db)[0].status == "sent"
+    assert [a.http_status for a in _attempts(db)] == [503, 429, 202]
+    assert [a.status for a in _attempts(db)] == ["retry", "retry", "sent"]
+
+
+async def test_other_4xx_is_not_retried(db: Database, webhook_receiver: Receiver):
+    issued = make_account(db, contacts=[])
+    _hook(db, webhook_receiver)
+    clock = Clock()
+    notifier = make_notifier(db, clock=clock)
+    webhook_receiver.replies = [(400, {})]
+    await notifier.handle(alert(tenant_of(issued)))
+    await settle(notifier)
+    clock.advance(3600)
+    await settle(notifier)
+    assert len(webhook_receiver.requests) == 1
+    row = _rows(db)[0]
+    assert row.status == "dead" and "HTTP 400" in (row.last_error or "")
+
+
+async def test_dead_letter_after_deadline_then_replay(db: Database, webhook_receiver: Receiver):
+    issued = make_account(db, contacts=[])
+    _hook(db, webhook_receiver)
+    clock = Clock()
+    notifier = make_notifier(db, clock=clock, schedule=Schedule(base=600, cap=3600))
+    webhook_receiver.replies = [(500, {})] * 100
+    await notifier.handle(alert(tenant_of(issued)))
+    for _ in range(200):
+        await settle(notifier)
+        if _rows(db)[0].status == "dead":
+            break
+        clock.advance(3600 * 1.25)
+    row = _rows(db)[0]
+    assert row.status == "dead"
+    assert row.dead_at is not None and row.dead_at - row.created_at >= timedelta(hours=24)
+    assert 10 < row.attempts < 60
+    with db.session() as s:
+        assert delivery.depth(s) == {"pending": 0, "dead": 1}
+
+    webhook_receiver.replies = []
+    with db.session() as s:
+        assert delivery.replay(s, clock.now) == 1
+    await settle(notifier)
+    assert _rows(db)[0].status == "sent"
+    # the same webhook-id on every attempt, replay included: receivers can dedupe
+    assert len({r.headers["webhook-id"] for r in webhook_receiver.requests}) == 1
+
+
+async def test_killed_mid_delivery_resumes_after_the_lease(db: Database,
+                                                           webhook_receiver: Receiver):
+    issued = make_account(db, contacts=[])
+    _hook(db, webhook_receiver)
+    clock = Clock()
+    notifier = make_notifier(db, clock=clock, lease=30, concurrency=0)  # plans, never sends
+    await notifier.handle(alert(tenant_of(issued)))
+    await notifier.drain()
+    # The "killed" replica leased the row and died before recording anything.
+    with db.session() as s:
+        assert len(delivery.claim(s, clock.now, 30, 10)) == 1
+    restarted = make_notifier(db, clock=clock, lease=30)
+    await settle(restarted)
+    assert webhook_receiver.requests == []  # still leased by the dead one
+    clock.advance(31)
+    await settle(restarted)
+    assert len(webhook_receiver.requests) == 1
+    assert _rows(db)[0].status == "sent"
+
+
+async def test_accepted_but_unplanned_transitions_survive_a_restart(db: Database):
+    issued = make_account(db, contacts=["ops@example.com"])
+    first = make_notifier(db, inline=False)
+    await first.handle(alert(tenant_of(issued)))  # acked, then the process dies
+    mailer = MemoryMailer()
+    await settle(make_notifier(db, mailer=mailer))
+    assert len(mailer.sent) == 1
+    with db.session() as s:
+        assert s.exec(select(NotifyTransition)).one().planned_at is not None

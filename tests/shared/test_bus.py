@@ -1,0 +1,143 @@
+"""The bus against a real nats-server: dedup, ack after work, retry, dead letters."""
+
+import asyncio
+
+from prometheus_client import REGISTRY
+
+from shared.bus import Bus, BusUnavailable, PermanentFailure
+from shared.events import Event, RunReported, Tenant
+from shared.natsd import EmbeddedNats
+from shared.streams import DEAD_LETTERS, INGEST, ConsumerSpec
+from tests.conftest import eventually
+
+TENANT = Tenant(reseller="r", customer="c", account="a")
+
+
+def spec(name: str = "test", max_deliver: int = 3) -> ConsumerSpec:
+    return ConsumerSpec(
+        stream=INGEST.name, durable=name, filter_subjects=[RunReported.subject_filter()],
+        max_deliver=max_deliver, backoff_seconds=[0.05], ack_wait_seconds=5,
+    )
+
+
+def run_event(event_id: str = "e1") -> RunReported:
+    return RunReported(event_id=event_id, tenant=TENANT, job="j", status="failure")
+
+
+async def stream_count(bus: Bus, stream: str) -> int:
+    return int((await bus.js.stream_info(stream)).state.messages)
+
+
+async def consume_until(bus: Bus, consumer: ConsumerSpec, handle, done) -> None:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume(consumer, handle, stop))
+    try:
+        await eventually(done)
+    finally:
+        stop.set()
+        await task
+
+
+def dead_letters(consumer: str) -> float:
+    return REGISTRY.get_sample_value("backstop_bus_dead_letters_total", {"consumer": consumer}) or 0
+
+
+async def test_publish_with_same_event_id_is_stored_once(bus: Bus) -> None:
+    assert await bus.publish(run_event("same")) is False
+    assert await bus.publish(run_event("same")) is True
+    assert await stream_count(bus, INGEST.name) == 1
+
+
+async def test_consumer_gets_each_event_and_acks(bus: Bus) -> None:
+    for i in range(5):
+        await bus.publish(run_event(f"e{i}"))
+    seen: list[str] = []
+
+    async def handle(event: Event) -> None:
+        seen.append(event.event_id)
+
+    await consume_until(bus, spec(), handle, lambda: len(seen) == 5)
+    assert seen == [f"e{i}" for i in range(5)]
+    info = await bus.js.consumer_info(INGEST.name, "test")
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_failing_handler_is_retried_then_succeeds(bus: Bus) -> None:
+    await bus.publish(run_event())
+    attempts: list[int] = []
+
+    async def flaky(event: Event) -> None:
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise RuntimeError("database briefly away")
+
+    await consume_until(bus, spec(), flaky, lambda: len(attempts) == 2)
+    assert await stream_count(bus, DEAD_LETTERS.name) == 0
+
+
+async def test_message_that_keeps_failing_is_dead_lettered_with_reason(bus: Bus) -> None:
+    await bus.publish(run_event())
+    before = dead_letters("poison")
+
+    async def always_fails(event: Event) -> None:
+        raise RuntimeError("boom")
+
+    async def dead_lettered() -> bool:
+        return await stream_count(bus, DEAD_LETTERS.name) == 1
+
+    await consume_until(bus, spec("poison", max_deliver=3), always_fails, dead_lettered)
+    msg = await bus.js.get_last_msg(DEAD_LETTERS.name, "backstop.dlq.poison")
+    assert msg.headers is not None
+    assert "failed 3 times" in msg.headers["Backstop-Dead-Letter-Reason"]
+    assert "boom" in msg.headers["Backstop-Dead-Letter-Reason"]
+    assert msg.headers["Backstop-Original-Subject"] == run_event().subject()
+    assert dead_letters("poison") == before + 1
+    info = await bus.js.consumer_info(INGEST.name, "poison")
+    assert info.num_ack_pending == 0  # acked after dead-lettering: it does not loop
+
+
+async def test_permanent_failure_goes_straight_to_dead_letters(bus: Bus) -> None:
+    await bus.publish(run_event())
+    calls: list[int] = []
+
+    async def refuses(event: Event) -> None:
+        calls.append(1)
+        raise PermanentFailure("account deleted")
+
+    async def dead_lettered() -> bool:
+        return await stream_count(bus, DEAD_LETTERS.name) == 1
+
+    await consume_until(bus, spec("perm"), refuses, dead_lettered)
+    assert calls == [1]
+
+
+async def test_undecodable_message_is_dead_lettered(bus: Bus) -> None:
+    await bus.js.publish(RunReported.subject_for(TENANT), b"{garbage")
+
+    async def handle(event: Event) -> None:
+        raise AssertionError("must not be called")
+
+    async def dead_lettered() -> bool:
+        return await stream_count(bus, DEAD_LETTERS.name) == 1
+
+    await consume_until(bus, spec("garbage"), handle, dead_lettered)
+    msg = await bus.js.get_last_msg(DEAD_LETTERS.name, "backstop.dlq.garbage")
+    assert msg.headers is not None
+    assert msg.headers["Backstop-Dead-Letter-Reason"].startswith("undecodable")
+
+
+async def test_publish_raises_bus_unavailable_when_nats_is_down(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    bus = Bus(server.url)
+    await bus.connect()
+    server.kill()
+    try:
+        try:
+            await bus.publish(run_event(), timeout=0.5)
+        except BusUnavailable:
+            pass
+        else:
+            raise AssertionError("publish succeeded with NATS down")
+    finally:
+        await bus.close()

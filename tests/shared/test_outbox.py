@@ -1,0 +1,62 @@
+"""The transactional outbox publishes what was committed, once, and only what was committed."""
+
+import asyncio
+
+from sqlmodel import select
+
+from shared.bus import Bus
+from shared.db import Database
+from shared.events import RunReported, Tenant
+from shared.outbox import OutboxRelay, OutboxRow, enqueue
+from shared.streams import INGEST
+
+TENANT = Tenant(reseller="r", customer="c", account="a")
+
+
+def enqueue_runs(db: Database, count: int) -> None:
+    with db.session() as session:
+        for i in range(count):
+            enqueue(session, RunReported(event_id=f"o{i}", tenant=TENANT, job="j",
+                                         status="success"))
+
+
+async def test_relay_publishes_committed_rows_and_empties_the_outbox(
+    bus: Bus, sqlite_db: Database
+) -> None:
+    enqueue_runs(sqlite_db, 3)
+    relay = OutboxRelay(sqlite_db, bus)
+    assert await relay.flush() == 3
+    assert await relay.flush() == 0
+    assert (await bus.js.stream_info(INGEST.name)).state.messages == 3
+    with sqlite_db.session() as session:
+        assert session.exec(select(OutboxRow)).all() == []
+
+
+async def test_rolled_back_transaction_publishes_nothing(bus: Bus, sqlite_db: Database) -> None:
+    try:
+        with sqlite_db.session() as session:
+            enqueue(session, RunReported(tenant=TENANT, job="j", status="success"))
+            raise RuntimeError("rule failed")
+    except RuntimeError:
+        pass
+    assert await OutboxRelay(sqlite_db, bus).flush() == 0
+
+
+async def test_republishing_after_a_crash_is_deduplicated(bus: Bus, sqlite_db: Database) -> None:
+    event = RunReported(event_id="crash", tenant=TENANT, job="j", status="success")
+    await bus.publish(event)  # published, then the process died before deleting the row
+    with sqlite_db.session() as session:
+        enqueue(session, event)
+    await OutboxRelay(sqlite_db, bus).flush()
+    assert (await bus.js.stream_info(INGEST.name)).state.messages == 1
+
+
+async def test_two_relays_on_the_same_rows_publish_each_event_once(
+    bus: Bus, sqlite_db: Database
+) -> None:
+    enqueue_runs(sqlite_db, 20)
+    first, second = OutboxRelay(sqlite_db, bus), OutboxRelay(sqlite_db, bus)
+    await asyncio.gather(first.flush(), second.flush())
+    assert (await bus.js.stream_info(INGEST.name)).state.messages == 20
+    with sqlite_db.session() as session:
+        assert session.exec(select(OutboxRow)).all() == []
