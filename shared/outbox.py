@@ -13,7 +13,7 @@ from functools import partial
 from sqlalchemy import LargeBinary, delete
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from shared.bus import Bus, BusUnavailable
+from shared.bus import Bus
 from shared.db import Database, UtcDateTime, utcnow
 from shared.events import Event, decode
 from shared.wakeup import Wakeup
@@ -65,11 +65,18 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 await self.flush()
-            except BusUnavailable as exc:
-                log.warning("outbox relay: %s", exc)
+            except Exception as exc:
+                # NATS or the database briefly away: what is left stays in the outbox, and a
+                # relay that died here would silently stop every alert of this process.
+                log.warning("outbox relay: %r", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.5)
+                continue
             await self._wakeup.wait(stop, interval)
-        with contextlib.suppress(BusUnavailable):
+        try:
             await self.flush()
+        except Exception as exc:  # the next start publishes what is left
+            log.warning("outbox relay: final flush failed: %r", exc)
 
 
 def _delete(session: Session, seqs: list[int | None]) -> None:

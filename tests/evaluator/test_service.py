@@ -120,7 +120,12 @@ async def test_two_replicas_produce_each_alert_exactly_once(
             await bus.publish(schedule(now, tenant=tenant, job="db", interval_seconds=1,
                                        grace_seconds=1))
     expected = len(tenants) + len(tenants) // 2
-    events = await eventually(lambda: _n_events(bus, expected), timeout=20)
+    try:
+        events = await eventually(lambda: _n_events(bus, expected), timeout=45)
+    except AssertionError:
+        published = len(await alert_events(bus))
+        raise AssertionError(f"{published} of {expected} alert events published; "
+                             f"{len(alerts(db))} alerts in the database") from None
     await asyncio.sleep(2.0)  # would-be duplicates get the time to show up
     events = await alert_events(bus)
     assert len(events) == expected

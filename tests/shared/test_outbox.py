@@ -2,13 +2,15 @@
 
 import asyncio
 
-from sqlmodel import select
+import pytest
+from sqlmodel import Session, select
 
 from shared.bus import Bus
 from shared.db import Database
 from shared.events import RunReported, Tenant
 from shared.outbox import OutboxRelay, OutboxRow, enqueue
 from shared.streams import INGEST
+from tests.conftest import eventually
 
 TENANT = Tenant(reseller="r", customer="c", account="a")
 
@@ -60,3 +62,30 @@ async def test_two_relays_on_the_same_rows_publish_each_event_once(
     assert (await bus.js.stream_info(INGEST.name)).state.messages == 20
     with sqlite_db.session() as session:
         assert session.exec(select(OutboxRow)).all() == []
+
+
+async def test_relay_keeps_running_when_the_database_fails(
+    bus: Bus, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay = OutboxRelay(sqlite_db, bus)
+    failures = iter([RuntimeError("database is locked")])
+    real_pending = relay._pending
+
+    def flaky_pending(session: Session) -> list[OutboxRow]:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real_pending(session)
+
+    monkeypatch.setattr(relay, "_pending", flaky_pending)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop, interval=0.1))
+    enqueue_runs(sqlite_db, 2)
+    relay.poke()
+    await eventually(lambda: _stored(bus, 2), timeout=10)
+    stop.set()
+    await task
+
+
+async def _stored(bus: Bus, n: int) -> bool:
+    return (await bus.js.stream_info(INGEST.name)).state.messages == n
