@@ -112,7 +112,8 @@ def _load(base: str, accounts: list[tuple[str, str]], rate: float, seconds: floa
           failure_every: int, threads: int = 32) -> tuple[dict[tuple[str, str], float], int, int]:
     """Paced uploads from plain threads with keep-alive connections (an event loop juggling
     thousands of requests would note a 202 late, when it gets round to it). Returns the 202
-    times of the failures, the count of 202s and of errors."""
+    times of the failures (keyed by account and job; jobs are numbered in upload order), the
+    count of 202s and of errors."""
     accepted: dict[tuple[str, str], float] = {}
     counts = {"ok": 0, "error": 0}
     lock = threading.Lock()
@@ -199,19 +200,31 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def end_to_end(rate: float, seconds: float, failure_every: int, accounts: int,
-               split: bool) -> dict[str, float]:
+               split: bool, warmup: float, dump: Path | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp, WebhookReceiver() as hook, SmtpServer() as smtp:
         data_dir = Path(tmp)
         issued = _setup(data_dir, accounts, hook.url)
         with _system(data_dir, free_port(), smtp.port, split) as base:
-            accepted, ok, errors = _load(base, issued, rate, seconds, failure_every)
+            everything, ok, errors = _load(base, issued, rate, warmup + seconds, failure_every)
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not accepted.keys() <= hook.arrivals.keys():
+            while time.monotonic() < deadline and not everything.keys() <= hook.arrivals.keys():
                 time.sleep(0.2)
             time.sleep(1)  # let trailing e-mails land
         stages = _stages(data_dir)
+        # The first seconds after start-up are measured apart: caches, connections and code
+        # paths are cold there, which is a start-up cost, not the steady state.
+        first_measured = int(rate * warmup)
+        accepted = {k: t for k, t in everything.items()
+                    if int(k[1].split("-")[1]) >= first_measured}
+        cold = [(hook.arrivals[k] - t) * 1000 for k, t in everything.items()
+                if k not in accepted and k in hook.arrivals]
         latencies = [(hook.arrivals[k] - t) * 1000 for k, t in accepted.items()
                      if k in hook.arrivals]
+        if dump is not None:  # when each alert was accepted, and how long it took: stalls show
+            first = min(everything.values(), default=0.0)
+            dump.write_text(json.dumps(sorted(
+                (round(t - first, 3), round((hook.arrivals[k] - t) * 1000, 1))
+                for k, t in everything.items() if k in hook.arrivals)))
         mails = smtp.sink.times
         span = (mails[-1] - mails[0]) if len(mails) > 1 else 0.0
         return {
@@ -221,6 +234,8 @@ def end_to_end(rate: float, seconds: float, failure_every: int, accounts: int,
             "p90_ms": _percentile(latencies, 0.90) if latencies else float("nan"),
             "p99_ms": _percentile(latencies, 0.99) if latencies else float("nan"),
             "max_ms": max(latencies) if latencies else float("nan"),
+            "warmup_alerts": len(cold), "warmup_lost": len(everything) - len(accepted) - len(cold),
+            "warmup_max_ms": max(cold) if cold else float("nan"),
             "mails": len(mails), "mails_per_s_offered": len(mails) / span if span else 0.0,
             **stages,
         }
@@ -330,22 +345,33 @@ def mail_throughput(count: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200, help="uploads per second")
-    parser.add_argument("--seconds", type=float, default=30, help="load duration")
+    parser.add_argument("--seconds", type=float, default=30, help="measured load duration")
+    parser.add_argument("--warmup", type=float, default=3,
+                        help="seconds of load before the measured part (reported apart)")
     parser.add_argument("--failure-every", type=int, default=10,
                         help="every n-th upload fails (10 = 10%%)")
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--mails", type=int, default=1000, help="phase 2 e-mail count")
     parser.add_argument("--up", action="store_true",
                         help="one `backstop up` process instead of one process per service")
+    parser.add_argument("--dump", type=Path,
+                        help="write [accepted at (s), latency (ms)] of every alert to this file")
+    parser.add_argument("--end-to-end-only", action="store_true",
+                        help="skip the notifier-alone and e-mail throughput phases")
     args = parser.parse_args()
 
     result = end_to_end(args.rate, args.seconds, args.failure_every, args.accounts,
-                        split=not args.up)
+                        split=not args.up, warmup=args.warmup, dump=args.dump)
     mode = "backstop up" if args.up else "ingest/evaluator/notifier processes"
     print(f"end to end ({mode}) at {args.rate:.0f} uploads/s for {args.seconds:.0f}s "
-          f"({100 / args.failure_every:.0f}% failures):")
+          f"after {args.warmup:.0f}s of warm-up ({100 / args.failure_every:.0f}% failures):")
     for key, value in result.items():
         print(f"  {key:22} {value:.1f}" if isinstance(value, float) else f"  {key:22} {value}")
+    ok = (result["p99_ms"] <= TARGET_P99_MS and result["warmup_lost"] == 0
+          and result["alerts_received"] == result["alerts_expected"])
+    if args.end_to_end_only:
+        print(f"target p99 <= {TARGET_P99_MS:.0f} ms: {'MET' if ok else 'NOT MET'}")
+        sys.exit(0 if ok else 1)
     alone = notifier_alone(args.rate / args.failure_every, args.seconds)
     print(f"notifier alone at {args.rate / args.failure_every:.0f} alerts/s "
           "(published AlertChanged → webhook received):")
@@ -355,8 +381,6 @@ def main() -> None:
     print("e-mail throughput (notifier → aiosmtpd):")
     for key, value in mail.items():
         print(f"  {key:22} {value:.1f}")
-    ok = (result["p99_ms"] <= TARGET_P99_MS
-          and result["alerts_received"] == result["alerts_expected"])
     print(f"target p99 <= {TARGET_P99_MS:.0f} ms end to end, every alert delivered: "
           f"{'MET' if ok else 'NOT MET'}; notifier alone p99 {alone['p99_ms']:.0f} ms: "
           f"{'MET' if alone['p99_ms'] <= TARGET_P99_MS else 'NOT MET'}")
