@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,7 +87,11 @@ class NotifierSettings(BaseServiceSettings):
     smtp_port: int = Field(25, description="SMTP port.")
     smtp_username: str = Field("", description="SMTP user name (empty: no AUTH).")
     smtp_password: str = Field("", description="SMTP password (from the environment only).")
-    smtp_tls: str = Field("none", description="`none`, `starttls` or `tls`.")
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        "none", description="`none`, `starttls` or `tls` (implicit TLS, usually port 465).")
+    smtp_ca_file: Path | None = Field(
+        None, description="CA bundle the SMTP server's certificate is checked against "
+        "(default: the system's trust store).")
     mail_from: str = Field("backstop@localhost", description="Default sender address.")
     outbox_dir: Path | None = Field(None, description="Outbox folder; default `<data dir>/outbox`.")
     public_url: str = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import ssl
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -40,6 +41,9 @@ class OutboxMailer:
 class SmtpMailer:
     def __init__(self, settings: NotifierSettings) -> None:
         self._settings = settings
+        # Certificates are always verified; a private CA is trusted by naming its bundle.
+        self._tls = ssl.create_default_context(
+            cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)
 
     async def send(self, message: EmailMessage) -> None:
         s = self._settings
@@ -52,6 +56,7 @@ class SmtpMailer:
                 password=s.smtp_password or None,
                 use_tls=s.smtp_tls == "tls",
                 start_tls=True if s.smtp_tls == "starttls" else False,
+                tls_context=self._tls,
                 timeout=30,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import smtplib
+import ssl
+import subprocess
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from services.notifier import admin
 from services.notifier.emails import Brand, Item, TenantNames, render
+from services.notifier.errors import DeliveryError
 from services.notifier.mail import OutboxMailer, SmtpMailer
 from shared.config import NotifierSettings
 from shared.db import Database
 from shared.events import Tenant
+from shared.natsd import free_port
 from tests.conftest import SmtpSink, make_account, tenant_of
 from tests.notifier.support import alert, make_notifier, settle
 
@@ -125,3 +132,85 @@ async def test_smtp_auth(sqlite_db: Database):
         assert len(sink.messages) == 1
     finally:
         controller.stop()
+
+
+@dataclass(frozen=True)
+class Certificate:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    """A self-signed certificate for 127.0.0.1, made by the openssl command."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return Certificate(cert, key)
+
+
+def _tls_server(certificate: Certificate, mode: str) -> tuple[Controller, SmtpSink]:
+    sink = SmtpSink()
+    context = certificate.server_context()
+    options = ({"tls_context": context, "require_starttls": True} if mode == "starttls"
+               else {"ssl_context": context})
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), **options)
+    controller.start()
+    return controller, sink
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+async def test_smtp_over_tls_with_a_private_ca(certificate: Certificate, mode: str) -> None:
+    controller, sink = _tls_server(certificate, mode)
+    try:
+        mailer = SmtpMailer(NotifierSettings(
+            smtp_host="127.0.0.1", smtp_port=controller.port, smtp_tls=mode,  # type: ignore[arg-type]
+            smtp_ca_file=certificate.cert))
+        await mailer.send(_message())
+        assert [m["Subject"] for m in sink.messages] == ["tls check"]
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+async def test_smtp_refuses_a_certificate_it_cannot_verify(
+    certificate: Certificate, mode: str
+) -> None:
+    controller, sink = _tls_server(certificate, mode)
+    try:
+        # No CA file: the system's trust store does not know the self-signed certificate.
+        mailer = SmtpMailer(NotifierSettings(
+            smtp_host="127.0.0.1", smtp_port=controller.port, smtp_tls=mode))  # type: ignore[arg-type]
+        with pytest.raises(DeliveryError) as failure:
+            await mailer.send(_message())
+        assert failure.value.retryable and "CERTIFICATE_VERIFY_FAILED" in str(failure.value)
+        assert sink.messages == []
+    finally:
+        controller.stop()
+
+
+def test_starttls_server_refuses_plain_mail(certificate: Certificate) -> None:
+    """The STARTTLS fixture really requires TLS, so the test above proves encryption."""
+    controller, sink = _tls_server(certificate, "starttls")
+    try:
+        with smtplib.SMTP("127.0.0.1", controller.port) as client, \
+                pytest.raises(smtplib.SMTPSenderRefused):
+            client.send_message(_message())
+        assert sink.messages == []
+    finally:
+        controller.stop()
+
+
+def _message() -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "b@x.example", "t@x.example", "tls check"
+    message.set_content("hello")
+    return message
