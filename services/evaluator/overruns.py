@@ -28,6 +28,10 @@ def deadline(job: JobFacts, policies: PolicyBook) -> datetime | None:
 
 
 def on_started(job: JobFacts, run_id: str | None, at: datetime) -> None:
+    # A start no newer than the last completion arrived late (an offline client's backlog,
+    # a batch out of order): that run is over, and watching it would page for nothing.
+    if job.last_run_at is not None and at <= job.last_run_at:
+        return
     job.running_run_id, job.running_since = run_id, at
 
 

@@ -136,6 +136,20 @@ def test_never_finished_uses_the_schedule_period(clock: FakeClock) -> None:
     assert kinds(e.due()) == [("fire", "run_too_long")]
 
 
+def test_a_start_uploaded_after_its_completion_is_not_a_running_run(clock: FakeClock) -> None:
+    """Clients that were offline upload in any order: a late start must not page as stuck."""
+    e = engine(clock)
+    e.apply(schedule(T0, cron="0 2 * * *", timezone="UTC", max_runtime_seconds=1800))
+    e.apply(run("success", T0 + timedelta(minutes=10), run_id="r1"))
+    e.apply(run("started", T0, run_id="r1"))
+    clock.advance(3 * HOUR)
+    assert "run_too_long" not in [kind for _, kind in kinds(e.due())]
+    # A start after the last completion is a new run, watched as before.
+    e.apply(run("started", clock.now(), run_id="r2"))
+    clock.advance(timedelta(minutes=30))
+    assert ("fire", "run_too_long") in kinds(e.due())
+
+
 def test_quota_fires_at_threshold_and_resolves_below_hysteresis(clock: FakeClock) -> None:
     e = engine(clock)
     assert e.apply(usage(T0, 899)) == []
