@@ -179,6 +179,7 @@ class Bus:
         """
         sub = await self.subscribe(spec)
         try:
+            await self._await_earlier_deliveries(spec, stop)
             while not stop.is_set():
                 msgs = await self._fetch(spec, sub, min(wait(), 1.0))
                 if msgs is None:
@@ -248,7 +249,10 @@ class Bus:
                         spec.durable, len(batch), exc)
             for msg, event in batch:
                 if not await self._retry_in_place(spec, msg, event, handle, stop):
-                    return  # stopping: what is left is redelivered, still in order
+                    # Stopping (e.g. the partition moves on): give the rest back now. Left
+                    # unacked, the next owner's ack "all" would cover them unhandled.
+                    await self._give_back(msgs, msg.metadata.sequence.stream)
+                    return
             return
         if spec.ack_policy == "all":
             await msgs[-1].ack()  # covers the whole batch, dead letters included
@@ -256,6 +260,30 @@ class Bus:
             for msg, _ in batch:
                 await msg.ack()
         PROCESSED.labels(spec.durable, "ok").inc(len(batch))
+
+    async def _await_earlier_deliveries(self, spec: ConsumerSpec, stop: asyncio.Event) -> None:
+        """Before an ordered consumer's first ack: messages an earlier owner (a crashed process,
+        a replica that lost its lease) took and never acked come back only after the ack wait,
+        and an ack "all" of later ones would drop them. So wait for them to come back first."""
+        if spec.ack_policy != "all":
+            return
+        try:
+            info = await self.js.consumer_info(spec.stream, spec.durable)
+        except Exception as exc:  # not fatal: the fetch loop copes with NATS being away
+            log.warning("%s: consumer info failed: %r", spec.durable, exc)
+            return
+        if info.num_ack_pending:
+            log.warning("%s: %d messages of an earlier owner unacked; waiting %.0fs for them",
+                        spec.durable, info.num_ack_pending, spec.ack_wait_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=spec.ack_wait_seconds)
+
+    @staticmethod
+    async def _give_back(msgs: list[Msg], from_sequence: int) -> None:
+        for msg in msgs:
+            if msg.metadata.sequence.stream >= from_sequence:
+                with contextlib.suppress(Exception):  # else it returns after the ack wait
+                    await msg.nak()
 
     async def _retry_in_place(
         self, spec: ConsumerSpec, msg: Msg, event: Event, handle: BatchHandler,

@@ -91,3 +91,80 @@ async def test_ordered_consumer_dead_letters_a_poison_message_and_goes_on(bus: B
     assert applied == ["job0", "job2"]
     info = await bus.js.stream_info(DEAD_LETTERS.name)
     assert info.state.messages == 1
+
+
+def _handover_spec(durable: str, account: str, ack_wait: float) -> ConsumerSpec:
+    return ConsumerSpec(stream=INGEST.name, durable=durable, ack_policy="all", batch=4,
+                        filter_subjects=[ingest_partition_filter(partition_of(account))],
+                        backoff_seconds=[0.05], ack_wait_seconds=ack_wait)
+
+
+async def _record_all(bus: Bus, spec: ConsumerSpec, expected: int) -> list[str]:
+    applied: list[str] = []
+
+    async def record(events: list[Event]) -> None:
+        applied.extend(e.job for e in events if isinstance(e, RunReported))
+
+    await _consume(bus, spec, record, lambda: len(applied) >= expected)
+    return applied
+
+
+async def test_an_owner_stopping_finishes_its_batch_and_the_next_starts_at_once(
+    bus: Bus
+) -> None:
+    """A partition moving to another replica: the batch in hand is finished and acked, so the
+    next owner has nothing to wait for."""
+    account = "acct0005"
+    spec = _handover_spec("graceful-test", account, ack_wait=60)
+    for i in range(6):
+        await bus.publish(_run(account, f"job{i}"))
+    stop_first = asyncio.Event()
+    first: list[str] = []
+
+    async def stopping(events: list[Event]) -> None:
+        stop_first.set()  # told to stop while this batch is in hand
+        first.extend(e.job for e in events if isinstance(e, RunReported))
+
+    await asyncio.wait_for(bus.consume_ordered(spec, stopping, stop_first), timeout=10)
+    for i in range(6, 10):
+        await bus.publish(_run(account, f"job{i}"))
+    started = asyncio.get_running_loop().time()
+    rest = await _record_all(bus, spec, 10 - len(first))
+    assert first + rest == [f"job{i}" for i in range(10)]
+    assert asyncio.get_running_loop().time() - started < 30  # not a 60 s ack wait
+
+
+async def test_an_owner_losing_its_lease_mid_batch_hands_the_batch_on_in_order(
+    bus: Bus
+) -> None:
+    """The batch could not commit (the lease is gone): it must not be covered by the next
+    owner's ack "all" of later messages."""
+    account = "acct0003"
+    spec = _handover_spec("handover-test", account, ack_wait=2)
+    for i in range(6):
+        await bus.publish(_run(account, f"job{i}"))
+    stop_first = asyncio.Event()
+
+    async def losing_lease(events: list[Event]) -> None:
+        stop_first.set()
+        raise RuntimeError("partition is no longer ours")
+
+    await asyncio.wait_for(bus.consume_ordered(spec, losing_lease, stop_first), timeout=10)
+    for i in range(6, 10):
+        await bus.publish(_run(account, f"job{i}"))
+    assert await _record_all(bus, spec, 10) == [f"job{i}" for i in range(10)]
+
+
+async def test_a_crashed_owners_unacked_messages_are_not_skipped(bus: Bus) -> None:
+    """Delivered to an owner that died without a word: the next owner must not ack past them
+    (ack "all" would) before they come back."""
+    account = "acct0004"
+    spec = _handover_spec("crash-test", account, ack_wait=2)
+    for i in range(3):
+        await bus.publish(_run(account, f"job{i}"))
+    dead = await bus.subscribe(spec)
+    assert len(await dead.fetch(3, timeout=5)) == 3  # delivered, never acked
+    await dead.unsubscribe()
+    for i in range(3, 6):
+        await bus.publish(_run(account, f"job{i}"))
+    assert await _record_all(bus, spec, 6) == [f"job{i}" for i in range(6)]
