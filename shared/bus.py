@@ -267,11 +267,16 @@ class Bus:
         and an ack "all" of later ones would drop them. So wait for them to come back first."""
         if spec.ack_policy != "all":
             return
-        try:
-            info = await self.js.consumer_info(spec.stream, spec.durable)
-        except Exception as exc:  # not fatal: the fetch loop copes with NATS being away
-            log.warning("%s: consumer info failed: %r", spec.durable, exc)
-            return
+        while True:
+            try:
+                info = await self.js.consumer_info(spec.stream, spec.durable)
+                break
+            except Exception as exc:  # NATS briefly away: ask again, never guess
+                log.warning("%s: consumer info failed: %r", spec.durable, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.5)
+                if stop.is_set():
+                    return
         if info.num_ack_pending:
             log.warning("%s: %d messages of an earlier owner unacked; waiting %.0fs for them",
                         spec.durable, info.num_ack_pending, spec.ack_wait_seconds)
