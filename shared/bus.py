@@ -167,21 +167,22 @@ class Bus:
     async def consume_ordered(
         self, spec: ConsumerSpec, handle: BatchHandler, stop: asyncio.Event, *,
         tick: Callable[[], Awaitable[None]] | None = None,
-        wait: Callable[[], float] = lambda: 1.0,
+        may_fetch: Callable[[], bool] = lambda: True,
     ) -> None:
         """Feed ``handle`` batches in stream order until ``stop`` is set; one task per consumer.
 
         Unlike :meth:`consume`, a failing message never lets a later one overtake it: the batch
         is retried one message at a time, in place, and a message that keeps failing goes to the
         dead letters before the next one is handled. ``tick`` runs in the same task after every
-        fetch (time-driven work that must not interleave with the handler); ``wait`` says how
-        long the next fetch may block.
+        fetch (time-driven work that must not interleave with the handler); ``may_fetch`` is
+        asked before every fetch, and False ends consumption (e.g. the right to the messages
+        may have lapsed: better not to take any).
         """
         sub = await self.subscribe(spec)
         try:
             await self._await_earlier_deliveries(spec, stop)
-            while not stop.is_set():
-                msgs = await self._fetch(spec, sub, min(wait(), 1.0))
+            while not stop.is_set() and may_fetch():
+                msgs = await self._fetch(spec, sub, 1.0)
                 if msgs is None:
                     return
                 if msgs:

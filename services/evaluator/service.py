@@ -102,7 +102,8 @@ class PartitionWorker:
         await self.load()
         spec = partition_spec(self.partition, self.evaluator.settings.evaluator_batch)
         await asyncio.gather(
-            self.evaluator.bus.consume_ordered(spec, self.handle, self.stop, tick=self.tick),
+            self.evaluator.bus.consume_ordered(spec, self.handle, self.stop, tick=self.tick,
+                                               may_fetch=self._may_fetch),
             self._watch_deadlines(),
         )
 
@@ -162,6 +163,14 @@ class PartitionWorker:
         store.save_jobs(session, jobs, rescheduled)
         store.save_accounts(session, accounts)
         return bool(store.record(session, transitions))
+
+    def _may_fetch(self) -> bool:
+        """A replica that has not renewed its leases lately (a stalled process waking up) may
+        have lost the partition: taking messages then would hand them to nobody."""
+        if self.evaluator.lease_fresh():
+            return True
+        self.stop.set()
+        return False
 
     async def tick(self) -> None:
         """Between batches, in the consumer's task: new thresholds, new accounts."""
@@ -328,10 +337,13 @@ class Evaluator:
             worker.stop.set()
         await asyncio.gather(*(task for _, task in stopping), return_exceptions=True)
 
+    def lease_fresh(self) -> bool:
+        """Renewed within two thirds of a lease: no other replica can have our partitions."""
+        return time.monotonic() - self._lease_checked <= (
+            self.settings.evaluator_lease_seconds * 2 / 3)
+
     async def _drop_expired(self) -> None:
-        # Without a renewal for a whole lease period another replica may own our partitions.
-        if time.monotonic() - self._lease_checked > (
-                self.settings.evaluator_lease_seconds * 2 / 3):
+        if not self.lease_fresh():
             await self._stop_workers(set(self.workers))
 
     async def wait_loaded(self) -> None:

@@ -168,3 +168,20 @@ async def test_a_crashed_owners_unacked_messages_are_not_skipped(bus: Bus) -> No
     for i in range(3, 6):
         await bus.publish(_run(account, f"job{i}"))
     assert await _record_all(bus, spec, 6) == [f"job{i}" for i in range(6)]
+
+
+async def test_a_consumer_that_may_not_fetch_takes_nothing(bus: Bus) -> None:
+    """A replica unsure of its lease stops before taking messages it could not apply."""
+    account = "acct0006"
+    spec = _handover_spec("stale-lease-test", account, ack_wait=60)
+    for i in range(3):
+        await bus.publish(_run(account, f"job{i}"))
+    handled: list[Event] = []
+
+    async def handle(events: list[Event]) -> None:
+        handled.extend(events)
+
+    await asyncio.wait_for(
+        bus.consume_ordered(spec, handle, asyncio.Event(), may_fetch=lambda: False), timeout=10)
+    info = await bus.js.consumer_info(spec.stream, spec.durable)
+    assert handled == [] and info.num_ack_pending == 0 and info.num_pending == 3
