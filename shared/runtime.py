@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.bus import Bus
@@ -14,6 +15,11 @@ class Runtime:
     bus: Bus
     db: Database
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # Services add what "ready" means for them beyond the connections (e.g. the evaluator:
+    # its partitions loaded), so /readyz turns 200 when work is really being done.
+    checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
 
     async def ready(self) -> dict[str, bool]:
-        return {"nats": self.bus.connected, "database": await asyncio.to_thread(self.db.ping)}
+        connections = {"nats": self.bus.connected,
+                       "database": await asyncio.to_thread(self.db.ping)}
+        return {**connections, **{name: check() for name, check in self.checks.items()}}

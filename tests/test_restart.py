@@ -52,7 +52,8 @@ class Embedded:
                 if httpx.get(f"http://127.0.0.1:{self.port}/readyz").status_code == 200:
                     return
             except httpx.TransportError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise AssertionError((self.data_dir / "up.log").read_text())
 
     def kill(self) -> None:

@@ -256,6 +256,7 @@ class Evaluator:
         if sqlite:
             tune_sqlite(db)
         self._lease_checked = time.monotonic()
+        self._rebalanced = False
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(self.relay.run(stop), self._manage(stop))
@@ -293,6 +294,7 @@ class Evaluator:
             running = self.workers.get(partition)
             if running is None or running[1].done():
                 self._start(partition)
+        self._rebalanced = True
         PARTITIONS_HELD.set(len(self.workers))
         DEADLINES.set(sum(len(w.engine.deadlines) for w, _ in self.workers.values()))
         return held - surplus
@@ -346,6 +348,10 @@ class Evaluator:
         if not self.lease_fresh():
             await self._stop_workers(set(self.workers))
 
+    def ready(self) -> bool:
+        """Leases settled once and every held partition loaded (its consumer starts next)."""
+        return self._rebalanced and all(w.loaded.is_set() for w, _ in self.workers.values())
+
     async def wait_loaded(self) -> None:
         """For tests and the benchmark: every held partition has rebuilt its index."""
         await asyncio.gather(*(w.loaded.wait() for w, _ in self.workers.values()))
@@ -361,4 +367,6 @@ class Evaluator:
 
 
 async def run(settings: EvaluatorSettings, runtime: Runtime) -> None:
-    await Evaluator(runtime.db, runtime.bus, settings).run(runtime.stop)
+    evaluator = Evaluator(runtime.db, runtime.bus, settings)
+    runtime.checks["evaluator"] = evaluator.ready
+    await evaluator.run(runtime.stop)

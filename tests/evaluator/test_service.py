@@ -193,3 +193,14 @@ async def test_quota_with_terabytes_fires_and_resolves(
     await bus.publish(UsageReported(tenant=tenant, occurred_at=now, bytes_used=10**12,
                                     quota_bytes=5 * 10**12))
     await eventually(lambda: [a for a in alerts(db) if a.state == "resolved"])
+
+
+async def test_ready_once_its_partitions_are_loaded(
+    sqlite_db: Database, bus: Bus, start_evaluator: StartEvaluator
+) -> None:
+    make_account(sqlite_db)
+    evaluator = await start_evaluator(sqlite_db, replica_id="one")
+    assert not evaluator.ready()  # nothing held yet: /readyz must not say otherwise
+    await eventually(evaluator.ready, timeout=20)
+    assert len(evaluator.workers) == 16
+    assert all(worker.loaded.is_set() for worker, _ in evaluator.workers.values())
