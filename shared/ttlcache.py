@@ -26,6 +26,11 @@ class TtlCache(Generic[K, V]):
             return True, hit[1]
         return False, None
 
+    def due(self, key: K, share: float = 0.25) -> bool:
+        """Fresh, but in the last ``share`` of its life: time to refresh it ahead of expiry."""
+        hit = self._entries.get(key)
+        return hit is not None and 0 < hit[0] - self._clock() <= self._ttl * share
+
     def put(self, key: K, value: V) -> None:
         if len(self._entries) >= self._max:
             self._entries.clear()  # crude, but bounded

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ from shared.tenancy import Account, ApiToken
 from shared.ttlcache import TtlCache
 
 # Past this many entries the cache starts over, so random guesses cannot grow it without bound.
+log = logging.getLogger(__name__)
+
 MAX_CACHED = 100_000
 
 
@@ -40,7 +43,10 @@ class _Resolver:
     """Resolves one kind of secret through ``lookup`` (run in the database thread pool).
 
     Concurrent misses for one secret share a single lookup: when a busy client's cache entry
-    expires, its in-flight requests would otherwise all queue for the database at once.
+    expires, its in-flight requests would otherwise all queue for the database at once. An
+    entry in use is refreshed in the background shortly before it expires, so busy clients do
+    not wait for the database every ``ttl`` (every client's at once after a start); what is
+    served is still at most ``ttl`` old.
     """
 
     def __init__(self, db: Database, ttl: float,
@@ -54,14 +60,26 @@ class _Resolver:
         key = digest(secret)
         fresh, cached = self._cache.peek(key)
         if fresh:
+            if self._cache.due(key):
+                self._lookup_once(key)  # not awaited: this request uses what is cached
             return cached
+        # shield: a client hanging up must not cancel the lookup others are waiting for.
+        return await asyncio.shield(self._lookup_once(key))
+
+    def _lookup_once(self, key: str) -> asyncio.Task[Caller | None]:
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._load(key))
             self._inflight[key] = task
-            task.add_done_callback(lambda _: self._inflight.pop(key, None))
-        # shield: a client hanging up must not cancel the lookup others are waiting for.
-        return await asyncio.shield(task)
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return task
+
+    def _finished(self, key: str, task: asyncio.Task[Caller | None]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            # Waiters get the error themselves; a background refresh has none, and the entry
+            # then simply expires and is looked up again.
+            log.warning("credential lookup failed: %r", task.exception())
 
     async def _load(self, key: str) -> Caller | None:
         account = await self._db.run(lambda s: self._lookup(s, key))

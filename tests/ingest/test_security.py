@@ -12,7 +12,7 @@ from shared.bus import Bus
 from shared.db import Database
 from shared.events import RunReported
 from shared.natsd import EmbeddedNats
-from tests.conftest import make_account
+from tests.conftest import eventually, make_account
 from tests.ingest.conftest import Ingest, running_ingest, stored_events
 
 
@@ -120,3 +120,28 @@ async def test_token_cache_shares_lookups_and_expires(sqlite_db: Database) -> No
     await asyncio.sleep(0.35)
     assert await resolver.resolve(issued.token) is None
     assert lookups == 2
+
+
+async def test_a_token_in_use_is_refreshed_before_it_expires(sqlite_db: Database) -> None:
+    issued = make_account(sqlite_db, name="busy")
+    resolver = TokenResolver(sqlite_db, ttl=1.0)
+    lookups = 0
+    original = sqlite_db.run
+
+    async def counting_run(work):  # type: ignore[no-untyped-def]
+        nonlocal lookups
+        lookups += 1
+        return await original(work)
+
+    sqlite_db.run = counting_run  # type: ignore[method-assign]
+    assert await resolver.resolve(issued.token) is not None
+    await asyncio.sleep(0.8)  # in the entry's last quarter
+    assert await resolver.resolve(issued.token) is not None  # served from the cache...
+    await eventually(lambda: lookups == 2)  # ...while it is looked up again in the background
+    await asyncio.sleep(0.3)  # past the first lookup's expiry
+    assert await resolver.resolve(issued.token) is not None
+    assert lookups == 2  # no request waited for the database
+    with sqlite_db.session() as session:
+        revoke(session, issued.token)
+    await asyncio.sleep(1.1)  # a revocation still takes effect within the ttl
+    assert await resolver.resolve(issued.token) is None
