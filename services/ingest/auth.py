@@ -24,9 +24,9 @@ from shared.events import Tenant
 from shared.tenancy import Account, ApiToken
 from shared.ttlcache import TtlCache
 
-# Past this many entries the cache starts over, so random guesses cannot grow it without bound.
 log = logging.getLogger(__name__)
 
+# Past this many entries the cache starts over, so random guesses cannot grow it without bound.
 MAX_CACHED = 100_000
 
 
@@ -79,7 +79,8 @@ class _Resolver:
         if not task.cancelled() and task.exception() is not None:
             # Waiters get the error themselves; a background refresh has none, and the entry
             # then simply expires and is looked up again.
-            log.warning("credential lookup failed: %r", task.exception())
+            # Only the type: a database error's text carries the statement's parameters.
+            log.warning("credential lookup failed: %s", type(task.exception()).__name__)
 
     async def _load(self, key: str) -> Caller | None:
         account = await self._db.run(lambda s: self._lookup(s, key))
