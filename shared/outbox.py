@@ -55,7 +55,7 @@ class OutboxRelay:
                 return sent
             events = [decode(row.payload) for row in rows]
             await asyncio.gather(*(self._bus.publish(event) for event in events))
-            await self._db.run(partial(_delete, seqs=[row.seq for row in rows]))
+            await self._db.run(partial(_delete, event_ids=[row.event_id for row in rows]))
             sent += len(rows)
 
     def _pending(self, session: Session) -> list[OutboxRow]:
@@ -79,7 +79,9 @@ class OutboxRelay:
             log.warning("outbox relay: final flush failed: %r", exc)
 
 
-def _delete(session: Session, seqs: list[int | None]) -> None:
-    # One statement, and no row-count check: another replica's relay may have published and
-    # deleted the same rows already, which is harmless (JetStream dropped the duplicates).
-    session.execute(delete(OutboxRow).where(col(OutboxRow.seq).in_(seqs)))
+def _delete(session: Session, event_ids: list[str]) -> None:
+    # By event id, not by seq: SQLite hands out a deleted row's seq again once the table is
+    # empty, so after another relay emptied it, a seq read earlier may name a new, unpublished
+    # row. One statement, and no row-count check: another replica's relay may have published
+    # and deleted the same rows already, which is harmless (JetStream dropped the duplicates).
+    session.execute(delete(OutboxRow).where(col(OutboxRow.event_id).in_(event_ids)))

@@ -1,14 +1,15 @@
 """The transactional outbox publishes what was committed, once, and only what was committed."""
 
 import asyncio
+from functools import partial
 
 import pytest
 from sqlmodel import Session, select
 
 from shared.bus import Bus
 from shared.db import Database
-from shared.events import RunReported, Tenant
-from shared.outbox import OutboxRelay, OutboxRow, enqueue
+from shared.events import RunReported, Tenant, decode
+from shared.outbox import OutboxRelay, OutboxRow, _delete, enqueue
 from shared.streams import INGEST
 from tests.conftest import eventually
 
@@ -89,3 +90,32 @@ async def test_relay_keeps_running_when_the_database_fails(
 
 async def _stored(bus: Bus, n: int) -> bool:
     return (await bus.js.stream_info(INGEST.name)).state.messages == n
+
+
+async def test_a_relay_deletes_only_what_it_published_even_when_seqs_are_reused(
+    bus: Bus, sqlite_db: Database
+) -> None:
+    """Two relays: the other one publishes and empties the outbox while this one publishes the
+    same row; a new row then gets the freed seq (SQLite reuses it). It must survive."""
+    first, other = OutboxRelay(sqlite_db, bus), OutboxRelay(sqlite_db, bus)
+    enqueue_runs(sqlite_db, 1)
+    with sqlite_db.session() as session:
+        seen = first._pending(session)
+    assert await other.flush() == 1  # published and deleted by the other relay
+    with sqlite_db.session() as session:
+        enqueue(session, RunReported(event_id="new", tenant=TENANT, job="j", status="success"))
+    with sqlite_db.session() as session:
+        [new] = session.exec(select(OutboxRow)).all()
+    assert new.seq == seen[0].seq  # the seq was handed out again: the case that matters
+    await bus.publish(decode(seen[0].payload))
+    await sqlite_db.run(partial(_delete, event_ids=[row.event_id for row in seen]))
+    assert await first.flush() == 1  # the new row is still there, and goes out
+    assert await stream_has(bus, "new")
+
+
+async def stream_has(bus: Bus, event_id: str) -> bool:
+    info = await bus.js.stream_info(INGEST.name)
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        if decode((await bus.js.get_msg(INGEST.name, seq)).data or b"").event_id == event_id:
+            return True
+    return False
