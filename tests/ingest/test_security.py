@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from services.cli.tokens import revoke
@@ -102,46 +102,44 @@ async def test_event_store_down_is_503(sqlite_db: Database, tmp_path: Path) -> N
 async def test_token_cache_shares_lookups_and_expires(sqlite_db: Database) -> None:
     issued = make_account(sqlite_db, name="cached")
     resolver = TokenResolver(sqlite_db, ttl=0.3)
-    lookups = 0
-    original = sqlite_db.run
-
-    async def counting_run(work):  # type: ignore[no-untyped-def]
-        nonlocal lookups
-        lookups += 1
-        return await original(work)
-
-    sqlite_db.run = counting_run  # type: ignore[method-assign]
+    lookups = count_database_work(sqlite_db)
     callers = await asyncio.gather(*(resolver.resolve(issued.token) for _ in range(20)))
-    assert lookups == 1 and {c.tenant if c else None for c in callers} == {
+    assert lookups() == 1 and {c.tenant if c else None for c in callers} == {
         issued.account.tenant()}
     with sqlite_db.session() as session:
         revoke(session, issued.token)
     assert await resolver.resolve(issued.token) is not None  # cached for up to ttl
     await asyncio.sleep(0.35)
     assert await resolver.resolve(issued.token) is None
-    assert lookups == 2
+    assert lookups() == 2
 
 
 async def test_a_token_in_use_is_refreshed_before_it_expires(sqlite_db: Database) -> None:
     issued = make_account(sqlite_db, name="busy")
     resolver = TokenResolver(sqlite_db, ttl=1.0)
-    lookups = 0
-    original = sqlite_db.run
-
-    async def counting_run(work):  # type: ignore[no-untyped-def]
-        nonlocal lookups
-        lookups += 1
-        return await original(work)
-
-    sqlite_db.run = counting_run  # type: ignore[method-assign]
+    lookups = count_database_work(sqlite_db)
     assert await resolver.resolve(issued.token) is not None
     await asyncio.sleep(0.8)  # in the entry's last quarter
     assert await resolver.resolve(issued.token) is not None  # served from the cache...
-    await eventually(lambda: lookups == 2)  # ...while it is looked up again in the background
+    await eventually(lambda: lookups() == 2)  # ...while it is looked up again in the background
     await asyncio.sleep(0.3)  # past the first lookup's expiry
     assert await resolver.resolve(issued.token) is not None
-    assert lookups == 2  # no request waited for the database
+    assert lookups() == 2  # no request waited for the database
     with sqlite_db.session() as session:
         revoke(session, issued.token)
     await asyncio.sleep(1.1)  # a revocation still takes effect within the ttl
     assert await resolver.resolve(issued.token) is None
+
+
+def count_database_work(db: Database) -> Callable[[], int]:
+    """Counts the units of work run through ``db.run`` from now on (the resolvers' lookups)."""
+    count = 0
+    original = db.run
+
+    async def counting_run(work):  # type: ignore[no-untyped-def]
+        nonlocal count
+        count += 1
+        return await original(work)
+
+    db.run = counting_run  # type: ignore[method-assign]
+    return lambda: count
