@@ -31,6 +31,7 @@ from shared.streams import (
     ConsumerSpec,
     StreamSpec,
 )
+from shared.wakeup import pause
 
 log = logging.getLogger(__name__)
 
@@ -274,15 +275,12 @@ class Bus:
                 break
             except Exception as exc:  # NATS briefly away: ask again, never guess
                 log.warning("%s: consumer info failed: %r", spec.durable, exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=0.5)
-                if stop.is_set():
+                if await pause(stop, 0.5):
                     return
         if info.num_ack_pending:
             log.warning("%s: %d messages of an earlier owner unacked; waiting %.0fs for them",
                         spec.durable, info.num_ack_pending, spec.ack_wait_seconds)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=spec.ack_wait_seconds)
+            await pause(stop, spec.ack_wait_seconds)
 
     @staticmethod
     async def _give_back(msgs: list[Msg], from_sequence: int) -> None:
@@ -310,9 +308,7 @@ class Bus:
                 PROCESSED.labels(spec.durable, "retry").inc()
                 with contextlib.suppress(Exception):
                     await msg.in_progress()  # keep it ours while we wait
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                if stop.is_set():
+                if await pause(stop, delay):
                     return False
                 continue
             await msg.ack()

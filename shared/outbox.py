@@ -5,7 +5,6 @@ what is left on the next pass, and ``Nats-Msg-Id`` makes a second publish harmle
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from functools import partial
@@ -16,7 +15,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from shared.bus import Bus
 from shared.db import Database, UtcDateTime, utcnow
 from shared.events import Event, decode
-from shared.wakeup import Wakeup
+from shared.wakeup import Wakeup, pause
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +68,7 @@ class OutboxRelay:
                 # NATS or the database briefly away: what is left stays in the outbox, and a
                 # relay that died here would silently stop every alert of this process.
                 log.warning("outbox relay: %r", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=0.5)
+                await pause(stop, 0.5)
                 continue
             await self._wakeup.wait(stop, interval)
         try:

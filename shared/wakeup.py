@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to ``seconds``, less if ``stop`` is set meanwhile; returns whether it is."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return stop.is_set()
 
 
 class Wakeup:

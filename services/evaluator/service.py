@@ -39,6 +39,7 @@ from shared.events import Event
 from shared.outbox import OutboxRelay
 from shared.runtime import Runtime
 from shared.streams import EVALUATOR_PARTITIONS, INGEST, ConsumerSpec, ingest_partition_filter
+from shared.wakeup import pause
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -272,8 +273,7 @@ class Evaluator:
                     await self._drop_expired()
                 interval = min(self.settings.evaluator_lease_seconds / 3,
                                self.settings.evaluator_refresh_seconds)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=interval)
+                await pause(stop, interval)
         finally:
             await self._stop_workers(set(self.workers))
             with contextlib.suppress(Exception):
