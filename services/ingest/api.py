@@ -17,6 +17,7 @@ from services.ingest.metrics import MetricsMiddleware
 from services.ingest.pings import PingIntake, add_ping_routes
 from services.ingest.publish import Publisher
 from services.ingest.ratelimit import RateLimiter
+from services.ingest.routing import RequestRoute
 from services.ingest.runs import RunIntake
 from services.ingest.schedules import Schedules
 from services.ingest.schemas import (
@@ -76,8 +77,6 @@ def create_app(settings: IngestSettings, runtime: Runtime) -> FastAPI:
         limiter.check(who.key)
         return who
 
-    @app.post("/v1/runs", status_code=202, response_model=Accepted, tags=["runs"],
-              responses=ERRORS, openapi_extra=body_doc(RunReport))
     async def post_run(request: Request) -> Response:
         """Report a run, or its start (`status: started`); the same `run_id` completes it."""
         # The hottest endpoint reads its token and body itself (see bodies.py).
@@ -85,6 +84,12 @@ def create_app(settings: IngestSettings, runtime: Runtime) -> FastAPI:
         report = await parse_body(request, RunReport)
         event_id, duplicate = await runs.store(who.tenant, report)
         return answer_json(Accepted(event_id=event_id, duplicate=duplicate), 202)
+
+    app.router.add_api_route(
+        "/v1/runs", post_run, methods=["POST"], status_code=202, response_model=Accepted,
+        tags=["runs"], responses=ERRORS, openapi_extra=body_doc(RunReport),
+        route_class_override=RequestRoute,
+    )
 
     @app.post("/v1/runs:batch", response_model=BatchResult, tags=["runs"],
               responses=ERRORS)

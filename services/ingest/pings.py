@@ -29,6 +29,7 @@ from services.ingest.excerpts import body_excerpt
 from services.ingest.jobs import Jobs, check_slug
 from services.ingest.publish import Publisher
 from services.ingest.ratelimit import RateLimiter
+from services.ingest.routing import RequestRoute
 from services.ingest.runs import run_event_id
 from shared.events import Event, RunLogged, RunReported, utcnow
 
@@ -141,8 +142,8 @@ class PingIntake:
 
 METHODS = ["GET", "HEAD", "POST"]
 
-# The ping endpoints read their few parameters themselves (FastAPI's per-request parameter
-# validation costs as much as the rest of a ping); the OpenAPI document still describes them.
+# The ping endpoints read their few parameters themselves (see routing.py); the OpenAPI
+# document still describes them.
 _PARAMETERS: dict[str, dict[str, Any]] = {
     "key": {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
             "description": "The account's ping key."},
@@ -198,8 +199,9 @@ def add_ping_routes(app: FastAPI, intake: PingIntake) -> None:
     for path, endpoint, doc in routes:
         # One route per method: each gets its own operation id in the OpenAPI document.
         for method in METHODS:
-            app.add_api_route(
+            app.router.add_api_route(
                 path, endpoint, methods=[method], include_in_schema=doc is not None,
                 openapi_extra=doc, tags=["pings"], response_class=PlainTextResponse,
                 operation_id=f"{endpoint.__name__}_{method.lower()}" if doc else None,
+                route_class_override=RequestRoute,
             )
