@@ -24,6 +24,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from prometheus_client import Counter, Histogram
 
 from shared.events import Event, UnknownEvent, decode
+from shared.pubacks import PubAcks
 from shared.streams import (
     ALL_STREAMS,
     DEAD_LETTER_PREFIX,
@@ -73,12 +74,19 @@ class Bus:
         self._name = name
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
+        self._acks: PubAcks | None = None
 
     @property
     def js(self) -> JetStreamContext:
         if self._js is None:
             raise BusUnavailable("bus is not connected")
         return self._js
+
+    @property
+    def acks(self) -> PubAcks:
+        if self._acks is None:
+            raise BusUnavailable("bus is not connected")
+        return self._acks
 
     @property
     def connected(self) -> bool:
@@ -95,6 +103,8 @@ class Bus:
             disconnected_cb=self._on_disconnect,
         )
         self._js = self._nc.jetstream(timeout=5)
+        self._acks = PubAcks(self._nc)
+        await self._acks.start()
         if ensure_topology:
             await self.ensure_streams(ALL_STREAMS)
 
@@ -124,17 +134,14 @@ class Bus:
     async def publish(self, event: Event, *, timeout: float = 5.0) -> bool:
         """Store ``event``; returns True if JetStream already had it (a duplicate)."""
         try:
-            ack = await self.js.publish(
-                event.subject(),
-                event.encode(),
-                timeout=timeout,
-                headers={"Nats-Msg-Id": event.event_id},
+            duplicate = await self.acks.publish(
+                event.subject(), event.encode(), event.event_id, timeout
             )
         except Exception as exc:
             PUBLISH_FAILURES.labels(event.category).inc()
             raise BusUnavailable(f"JetStream did not store the event: {exc!r}") from exc
         PUBLISHED.labels(event.category).inc()
-        return bool(ack.duplicate)
+        return duplicate
 
     async def subscribe(self, spec: ConsumerSpec) -> JetStreamContext.PullSubscription:
         config = ConsumerConfig(
@@ -391,7 +398,7 @@ class Bus:
         """Drain: finish in-flight work and flush pending publishes, then disconnect."""
         if self._nc is None:
             return
-        nc, self._nc, self._js = self._nc, None, None
+        nc, self._nc, self._js, self._acks = self._nc, None, None, None
         try:
             if nc.is_connected:
                 await asyncio.wait_for(nc.drain(), timeout=10)

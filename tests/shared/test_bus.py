@@ -7,7 +7,7 @@ from prometheus_client import REGISTRY
 from shared.bus import Bus, BusUnavailable, PermanentFailure
 from shared.events import Event, RunReported, Tenant
 from shared.natsd import EmbeddedNats
-from shared.streams import DEAD_LETTERS, INGEST, ConsumerSpec
+from shared.streams import ALL_STREAMS, DEAD_LETTERS, INGEST, ConsumerSpec
 from tests.conftest import eventually
 
 TENANT = Tenant(reseller="r", customer="c", account="a")
@@ -46,6 +46,35 @@ async def test_publish_with_same_event_id_is_stored_once(bus: Bus) -> None:
     assert await bus.publish(run_event("same")) is False
     assert await bus.publish(run_event("same")) is True
     assert await stream_count(bus, INGEST.name) == 1
+
+
+async def test_concurrent_publishes_each_get_their_own_acknowledgement(bus: Bus) -> None:
+    # Acks come back through one shared reply subscription: each must reach its own caller.
+    ids = [f"e{i % 100}" for i in range(300)]
+    duplicates = await asyncio.gather(*(bus.publish(run_event(i)) for i in ids))
+    assert sum(not d for d in duplicates) == 100
+    assert await stream_count(bus, INGEST.name) == 100
+    assert bus.acks.pending == 0
+
+
+async def test_publish_without_a_stream_is_unavailable_at_once(nats_url: str) -> None:
+    bus = Bus(nats_url)
+    await bus.connect(ensure_topology=False)
+    try:
+        await bus.js.delete_stream(INGEST.name)
+        started = asyncio.get_running_loop().time()
+        try:
+            await bus.publish(run_event(), timeout=5)
+        except BusUnavailable as exc:
+            assert "NoStreamResponse" in str(exc)
+        else:
+            raise AssertionError("publish succeeded with no stream")
+        # No responders is answered by the server: no waiting out the timeout.
+        assert asyncio.get_running_loop().time() - started < 1
+        assert bus.acks.pending == 0
+    finally:
+        await bus.ensure_streams(ALL_STREAMS)
+        await bus.close()
 
 
 async def test_consumer_gets_each_event_and_acks(bus: Bus) -> None:
@@ -139,5 +168,7 @@ async def test_publish_raises_bus_unavailable_when_nats_is_down(tmp_path) -> Non
             pass
         else:
             raise AssertionError("publish succeeded with NATS down")
+        # The timed-out publish gave its place in the in-flight window back.
+        assert bus.acks.pending == 0
     finally:
         await bus.close()
