@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any
 
 import nats
@@ -53,6 +54,12 @@ DEAD_LETTERED = Counter(
 HANDLE_SECONDS = Histogram(
     "backstop_bus_handle_seconds", "Time a consumer spends on one message.", ["consumer"]
 )
+
+
+@cache
+def _published(category: str) -> Any:
+    """The labelled counter, looked up once: ``labels()`` takes a lock on every call."""
+    return PUBLISHED.labels(category)
 
 
 def _published_subject(stream: str, stored: str) -> str:
@@ -140,7 +147,7 @@ class Bus:
         except Exception as exc:
             PUBLISH_FAILURES.labels(event.category).inc()
             raise BusUnavailable(f"JetStream did not store the event: {exc!r}") from exc
-        PUBLISHED.labels(event.category).inc()
+        _published(event.category).inc()
         return duplicate
 
     async def subscribe(self, spec: ConsumerSpec) -> JetStreamContext.PullSubscription:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import builtins
 import json
 import re
-import uuid
+import secrets
 from datetime import UTC, datetime
+from functools import cache, cached_property
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +31,9 @@ def utcnow() -> datetime:
 
 
 def new_event_id() -> str:
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, as uuid4().hex gave, without UUID's slow constructor
+    # (a third of the cost of building an event on ingest's hot path).
+    return secrets.token_hex(16)
 
 
 class Tenant(BaseModel):
@@ -43,6 +46,11 @@ class Tenant(BaseModel):
     account: str
 
     def tokens(self) -> str:
+        return self._tokens
+
+    @cached_property
+    def _tokens(self) -> str:
+        # Checked once per tenant object: ingest's cached callers reuse theirs for every event.
         for token in (self.reseller, self.customer, self.account):
             if not _SUBJECT_TOKEN.match(token):
                 raise ValueError(f"tenant id {token!r} is not a valid subject token")
@@ -87,8 +95,12 @@ class Event(BaseModel):
         # which matters on ingest's hot path); the envelope keys are spliced in front. Same
         # document as before, keys in another order. Every event has fields, so "{" is followed
         # by at least one member.
-        head = f'{{"type":{json.dumps(self.type)},"schema_version":{self.schema_version:d},'
-        return head.encode() + self.model_dump_json().encode()[1:]
+        return _envelope_head(self.type, self.schema_version) + self.model_dump_json().encode()[1:]
+
+
+@cache
+def _envelope_head(kind: str, schema_version: int) -> bytes:
+    return f'{{"type":{json.dumps(kind)},"schema_version":{schema_version:d},'.encode()
 
 
 def decode(payload: bytes) -> Event:

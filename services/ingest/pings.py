@@ -103,6 +103,11 @@ class PingIntake:
         self._limiter = limiter
         self._publisher = publisher
         self.body_limit = body_limit
+        self._headers = {
+            "Ping-Body-Limit": str(body_limit),
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Expose-Headers": "Ping-Body-Limit",
+        }
 
     async def handle(self, request: Request, key: str, slug: str | None, action_part: str | None,
                      rid: str | None, create: str | None) -> PlainTextResponse:
@@ -133,11 +138,7 @@ class PingIntake:
         return True
 
     def _answer(self, text: str, status: int) -> PlainTextResponse:
-        return PlainTextResponse(text, status_code=status, headers={
-            "Ping-Body-Limit": str(self.body_limit),
-            "Access-Control-Allow-Origin": "*",
-            "Access-Control-Expose-Headers": "Ping-Body-Limit",
-        })
+        return PlainTextResponse(text, status_code=status, headers=self._headers)
 
 
 METHODS = ["GET", "HEAD", "POST"]

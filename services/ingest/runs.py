@@ -19,7 +19,7 @@ from services.ingest.schemas import (
     RunReport,
 )
 from shared.bus import BusUnavailable
-from shared.events import RunReported, Tenant
+from shared.events import RunReported, Tenant, new_event_id
 
 _RUN_NAMESPACE = uuid.UUID("6f1d3c1e-6a53-4a53-9f55-0b2f2f8f5a10")
 
@@ -27,7 +27,7 @@ _RUN_NAMESPACE = uuid.UUID("6f1d3c1e-6a53-4a53-9f55-0b2f2f8f5a10")
 def run_event_id(tenant: Tenant, job: str, run_id: str | None, status: str) -> str:
     """With a run id the event id is derived from it, so a retried upload is stored once."""
     if run_id is None:
-        return uuid.uuid4().hex
+        return new_event_id()
     return uuid.uuid5(_RUN_NAMESPACE, f"{tenant.account}/{job}/{run_id}/{status}").hex
 
 
