@@ -33,6 +33,17 @@ class Result:
         return (self.requests - self.non_2xx) / self.seconds
 
 
+def combined(results: list[Result]) -> Result:
+    """Several runs as one: counts and time add up; the p99 is the worst run's."""
+    return Result(
+        requests=sum(r.requests for r in results),
+        non_2xx=sum(r.non_2xx for r in results),
+        socket_errors=sum(r.socket_errors for r in results),
+        seconds=sum(r.seconds for r in results),
+        p99_ms=max(r.p99_ms for r in results),
+    )
+
+
 def _lua(load: Load) -> str:
     lines = [f'wrk.method = "{load.method}"']
     if load.body is not None:
