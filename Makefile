@@ -34,7 +34,7 @@ system-packages:
 
 lint: install
 	$(BIN)/ruff check shared services tests bench
-	$(BIN)/mypy shared services
+	$(BIN)/mypy shared services tests bench
 
 pytest: install system-packages
 	$(BIN)/pytest -q

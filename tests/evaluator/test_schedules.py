@@ -13,12 +13,12 @@ from services.evaluator.schedules import InvalidSchedule, Schedule
 ZURICH = ZoneInfo("Europe/Zurich")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=ZURICH)
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=ZURICH)
 
 
 def occurrences(schedule: Schedule, start: datetime, count: int) -> list[datetime]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from services.evaluator.clock import FakeClock
 from services.evaluator.service import Evaluator
@@ -51,7 +51,8 @@ async def test_failed_run_fires_and_resolves_end_to_end(
     events = await eventually(lambda: _n_events(bus, 2))
     assert [(e.state, e.sequence) for e in events] == [("firing", 1), ("resolved", 2)]
     with db.session() as session:
-        history = session.exec(select(AlertTransition).order_by(AlertTransition.sequence)).all()
+        by_sequence = select(AlertTransition).order_by(col(AlertTransition.sequence))
+        history = session.exec(by_sequence).all()
         assert [h.state for h in history] == ["firing", "resolved"]
 
 

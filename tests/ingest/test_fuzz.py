@@ -20,6 +20,7 @@ import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.core.result import Err
 
 from services.ingest.api import create_app
 from shared.bus import Bus
@@ -86,6 +87,8 @@ def test_no_input_makes_ingest_fail(live: tuple[LiveIngest, str, str]) -> None:
     auth = {"Authorization": f"Bearer {token}"}
     strategies = []
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
         operation = result.ok()
         fixed: dict[str, Any] = {"headers": auth}
         if operation.path.startswith("/ping/"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from services.ingest.excerpts import cap_excerpt
 from shared.events import RunReported
@@ -68,7 +69,7 @@ def test_excerpt_cap_keeps_short_logs_and_whole_characters() -> None:
 
 async def test_invalid_reports_get_field_level_422(ingest: Ingest) -> None:
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "status": {"job": "db", "status": "done"},
         "job": {"job": "../etc", "status": "success"},
         "finished_at": {"job": "db", "status": "success", "finished_at": future},

@@ -54,7 +54,7 @@ async def test_cron_defaults_to_utc(ingest: Ingest) -> None:
 
 
 async def test_bad_schedules_get_a_clear_422(ingest: Ingest) -> None:
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "invalid cron expression": {"cron": "61 * * * *"},
         "five fields": {"cron": "* * *"},
         "unknown time zone": {"cron": "0 3 * * *", "timezone": "Mars/Olympus"},
