@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN = $(VENV)/bin
 # Real servers and tools the tests and benchmarks drive (slapd for LDAP, rsync/restic for the
 # executor, wrk for bench/ingest).
-DEB_PACKAGES = slapd ldap-utils rsync restic wrk
+DEB_PACKAGES = slapd ldap-utils rsync restic wrk valgrind
 
 .PHONY: up test install system-packages lint pytest bench clean
 

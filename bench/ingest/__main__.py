@@ -18,11 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.ingest.cpu import cpu_seconds
+from bench.ingest.instructions import callgrind, executed_since_zero, zero
 from bench.ingest.wrk import Load, Result, combined, run_wrk
 from shared.bus import Bus
 from shared.config import IngestSettings
@@ -77,11 +78,13 @@ class Comparison:
 
 
 @contextlib.contextmanager
-def _server(kind: str, port: int, *extra: str) -> Iterator[Server]:
-    command = [sys.executable, "-m", "bench.ingest.servers", kind, "--port", str(port), *extra]
+def _server(kind: str, port: int, *extra: str, prefix: Sequence[str] = ()) -> Iterator[Server]:
+    command = [*prefix, sys.executable, "-m", "bench.ingest.servers", kind, "--port", str(port),
+               *extra]
     process = subprocess.Popen(command, cwd=ROOT)
     try:
-        _wait_listening(port, process)
+        # Under valgrind, starting takes a minute or two.
+        _wait_listening(port, process, timeout=600 if prefix else 30)
         yield Server(f"http://127.0.0.1:{port}", process.pid)
     finally:
         process.terminate()
@@ -169,27 +172,68 @@ def main() -> None:
                         help="alternating real/bare rounds per endpoint")
     parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up before each")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--instructions", action="store_true",
+                        help="compare instructions per request under valgrind instead (slow)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         data_dir = Path(tmp)
         token, ping_key = _account(data_dir)
-        results: dict[str, Comparison] = {}
-        answered = 0
         nats_port = free_port()
         real_args = ("--data-dir", str(data_dir), "--nats-port", str(nats_port))
-        with _server("real", free_port(), *real_args) as real, _server("bare", free_port()) as bare:
+        prefixes: dict[str, list[str]] = {kind: [] for kind in KINDS}
+        if args.instructions:
+            prefixes = {kind: callgrind(data_dir, kind) for kind in KINDS}
+        with _server("real", free_port(), *real_args, prefix=prefixes["real"]) as real, \
+                _server("bare", free_port(), prefix=prefixes["bare"]) as bare:
             servers = {"real": real, "bare": bare}
-            for endpoint in ENDPOINTS:
-                loads = {kind: _loads(server.url, token, ping_key)[endpoint]
-                         for kind, server in servers.items()}
-                results[endpoint], oks = _compare(loads, servers, args)
-                answered += oks
+            loads = {endpoint: {kind: _loads(server.url, token, ping_key)[endpoint]
+                                for kind, server in servers.items()} for endpoint in ENDPOINTS}
+            if args.instructions:
+                ok, answered = _by_instructions(loads, servers, data_dir, args)
+            else:
+                ok, answered = _by_throughput(loads, servers, args)
             stored = asyncio.run(_stored_events(f"nats://127.0.0.1:{nats_port}"))
-    ok = _report(results, args)
     print(f"\nreal: {answered} answered 2xx, {stored} events in JetStream stream {INGEST.name}")
     ok = ok and stored >= answered
     sys.exit(0 if ok or not args.strict else 1)
+
+
+def _by_throughput(loads: dict[str, dict[str, Load]], servers: dict[str, Server],
+                   args: argparse.Namespace) -> tuple[bool, int]:
+    results: dict[str, Comparison] = {}
+    answered = 0
+    for endpoint in ENDPOINTS:
+        results[endpoint], oks = _compare(loads[endpoint], servers, args)
+        answered += oks
+    return _report(results, args), answered
+
+
+def _by_instructions(loads: dict[str, dict[str, Load]], servers: dict[str, Server],
+                     out_dir: Path, args: argparse.Namespace) -> tuple[bool, int]:
+    print(f"\ncallgrind: instructions of each server process per 2xx answer, wrk "
+          f"{args.connections} connections for {args.seconds} s after a {args.warmup} s "
+          "warm-up (nats-server not counted)\n")
+    print(f"{'endpoint':18} {'real':>14} {'bare':>14} {'ratio':>6}")
+    answered, ok = 0, True
+    for endpoint in ENDPOINTS:
+        per_request: dict[str, float] = {}
+        for kind in KINDS:
+            load, pid = loads[endpoint][kind], servers[kind].pid
+            warmup = run_wrk(load, seconds=args.warmup, connections=args.connections)
+            zero(pid)
+            result = run_wrk(load, seconds=args.seconds, connections=args.connections)
+            oks = result.requests - result.non_2xx
+            per_request[kind] = executed_since_zero(pid, out_dir) / max(1, oks)
+            ok = ok and result.non_2xx + result.socket_errors == 0
+            if kind == "real":
+                answered += oks + warmup.requests - warmup.non_2xx
+        ratio = per_request["bare"] / per_request["real"]
+        ok = ok and ratio >= TARGET_RATIO
+        verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"
+        print(f"{endpoint:18} {per_request['real']:14,.0f} {per_request['bare']:14,.0f} "
+              f"{ratio:6.2f}  [ratio >= {TARGET_RATIO} {verdict}]")
+    return ok, answered
 
 
 def _report(results: dict[str, Comparison], args: argparse.Namespace) -> bool:
