@@ -16,7 +16,7 @@ from pathlib import Path
 
 def callgrind(out_dir: Path, kind: str) -> list[str]:
     """The command prefix that runs a server under callgrind, dumping into ``out_dir``."""
-    return ["valgrind", "--tool=callgrind", "--trace-children=no",
+    return ["valgrind", "--quiet", "--tool=callgrind", "--trace-children=no",
             f"--callgrind-out-file={out_dir / kind}.%p"]
 
 

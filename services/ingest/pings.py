@@ -15,7 +15,7 @@ Healthchecks' own plain-text ones: ``OK`` (200), ``Created`` (201), ``not found`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -82,12 +82,12 @@ def ping_event(caller: Caller, ping: Ping, body_limit: int) -> Event:
     now = utcnow()
     excerpt = body_excerpt(ping.body, body_limit)
     if ping.action == "log":
-        return RunLogged(tenant=caller.tenant, job=ping.job, run_id=ping.run_id,
-                         log_excerpt=excerpt, source="ping")
+        return RunLogged(occurred_at=now, tenant=caller.tenant, job=ping.job,
+                         run_id=ping.run_id, log_excerpt=excerpt, source="ping")
     status = {"success": "success", "start": "started", "fail": "failure"}[ping.action]
     finished: datetime | None = None if status == "started" else now
     return RunReported(
-        event_id=run_event_id(caller.tenant, ping.job, ping.run_id, status),
+        event_id=run_event_id(caller.tenant, ping.job, ping.run_id, status), occurred_at=now,
         tenant=caller.tenant, job=ping.job, status=status,
         run_id=ping.run_id, started_at=now if status == "started" else None,
         finished_at=finished, exit_code=ping.exit_status, log_excerpt=excerpt,
@@ -103,11 +103,12 @@ class PingIntake:
         self._limiter = limiter
         self._publisher = publisher
         self.body_limit = body_limit
-        self._headers = {
-            "Ping-Body-Limit": str(body_limit),
-            "Access-Control-Allow-Origin": "*",
-            "Access-Control-Expose-Headers": "Ping-Body-Limit",
-        }
+        # Healthchecks' headers, encoded once.
+        self._headers = [(name.lower().encode(), value.encode()) for name, value in (
+            ("Ping-Body-Limit", str(body_limit)),
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Expose-Headers", "Ping-Body-Limit"),
+        )]
 
     async def handle(self, request: Request, key: str, slug: str | None, action_part: str | None,
                      rid: str | None, create: str | None) -> PlainTextResponse:
@@ -138,7 +139,9 @@ class PingIntake:
         return True
 
     def _answer(self, text: str, status: int) -> PlainTextResponse:
-        return PlainTextResponse(text, status_code=status, headers=self._headers)
+        answer = PlainTextResponse(text, status_code=status)
+        answer.raw_headers += self._headers
+        return answer
 
 
 METHODS = ["GET", "HEAD", "POST"]
@@ -167,18 +170,23 @@ def _documented(*names: str) -> dict[str, Any]:
     return {"parameters": [_PARAMETERS[name] for name in names]}
 
 
+def _query(request: Request) -> Mapping[str, str]:
+    # Most pings have no query string; parsing an empty one is not free.
+    return request.query_params if request.scope["query_string"] else {}
+
+
 def add_ping_routes(app: FastAPI, intake: PingIntake) -> None:
     """Registers the ping routes on ``app`` itself: an included router is one more level of
     route matching on every ping."""
     async def ping(request: Request) -> PlainTextResponse:
         """Success for the account's `default` job."""
-        key, query = request.path_params["key"], request.query_params
+        key, query = request.path_params["key"], _query(request)
         return await intake.handle(request, key, None, None, query.get("rid"), None)
 
     async def ping_action_or_slug(request: Request) -> PlainTextResponse:
         """`start`, `fail`, `log` or an exit status for the `default` job, or success for the
         job named by the slug."""
-        params, query = request.path_params, request.query_params
+        params, query = request.path_params, _query(request)
         key, part = params["key"], params["part"]
         if is_action(part):
             return await intake.handle(request, key, None, part, query.get("rid"), None)
@@ -186,7 +194,7 @@ def add_ping_routes(app: FastAPI, intake: PingIntake) -> None:
 
     async def ping_slug_action(request: Request) -> PlainTextResponse:
         """`start`, `fail`, `log` or an exit status for the job named by the slug."""
-        params, query = request.path_params, request.query_params
+        params, query = request.path_params, _query(request)
         return await intake.handle(request, params["key"], params["slug"], params["action"],
                                    query.get("rid"), query.get("create"))
 
