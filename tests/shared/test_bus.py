@@ -155,6 +155,32 @@ async def test_undecodable_message_is_dead_lettered(bus: Bus) -> None:
     assert msg.headers["Backstop-Dead-Letter-Reason"].startswith("undecodable")
 
 
+async def test_publishing_resumes_after_nats_restarts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Acks come back on one subscription: it must be renewed on the new connection, or every
+    # publish after a restart would time out.
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    bus = Bus(server.url)
+    await bus.connect()
+    try:
+        assert await bus.publish(run_event("before")) is False
+        server.kill()
+        server.start()  # same port and store
+
+        async def acknowledged() -> bool:
+            try:
+                await bus.publish(run_event("after"), timeout=0.5)  # stored, or a retry's dup
+            except BusUnavailable:
+                return False
+            return True
+
+        await eventually(acknowledged, timeout=20)
+        assert await bus.publish(run_event("before")) is True  # the store survived
+    finally:
+        await bus.close()
+        server.stop()
+
+
 async def test_publish_raises_bus_unavailable_when_nats_is_down(tmp_path) -> None:  # type: ignore[no-untyped-def]
     server = EmbeddedNats(tmp_path / "nats")
     server.start()
