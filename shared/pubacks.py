@@ -2,9 +2,10 @@
 
 nats-py's ``JetStreamContext.publish`` is a request: a fresh reply token from random bytes,
 ``wait_for``, the response-mux hop and a ``PubAck`` dataclass per message. That is about 45 µs
-of Python per message, twice what this costs (measured by ``bench.ingest``), and ingest does
-little else. Only the correlation of acks to callers is ours; the protocol is the library's
-public core API (``publish`` with a reply subject, ``subscribe``), and errors are its types.
+of Python per message, twice what this costs (measured alone, 32 concurrent publishers), and
+ingest does little else. Only the correlation of acks to callers is ours; the protocol is the
+library's public core API (``publish`` with a reply subject, ``subscribe``), and errors are its
+types.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 The hottest endpoints (``POST /v1/runs``, the pings) read their token, body and parameters
 themselves (see ``bodies.py``). For them FastAPI's per-request machinery (parameter solving, two
-dependency exit stacks, response checks) is pure cost: about a tenth of a ping's CPU. Such a
-route is still a FastAPI route, so the OpenAPI document describes it, but it is served the way
-Starlette serves one. Errors raised by the endpoint go through the app's exception handlers as
-before.
+dependency exit stacks, response checks) is pure cost: about a sixth of a ping's instructions.
+Such a route is still a FastAPI route, so the OpenAPI document describes it, but it is served
+the way Starlette serves one. Errors raised by the endpoint go through the app's exception
+handlers as before.
 """
 
 from __future__ import annotations
