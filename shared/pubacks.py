@@ -52,10 +52,11 @@ class PubAcks:
         Raises nats-py's errors: ``TimeoutError``, ``NoStreamResponseError`` (no stream takes
         ``subject``), ``APIError`` (the stream refused it).
         """
+        loop = asyncio.get_running_loop()
         reply = f"{self._prefix}{next(self._serial)}"
-        acked = asyncio.get_running_loop().create_future()
+        acked = loop.create_future()
         self._waiting[reply] = acked
-        expiry = asyncio.get_running_loop().call_later(timeout, _expire, acked)
+        expiry = loop.call_later(timeout, _expire, acked)
         try:
             await self._nc.publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": msg_id})
             answer = from_json(await acked)  # a sixth of json.loads' time on acks
