@@ -106,6 +106,7 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float 
 
 
 ENDPOINTS = ("POST /v1/runs", "GET /ping/<key>")
+KINDS = ("real", "bare")
 
 
 def _loads(base: str, token: str, ping_key: str) -> dict[str, Load]:
@@ -128,10 +129,8 @@ def _compare(loads: dict[str, Load], servers: dict[str, Server],
     """Real and bare in alternating rounds, so both see the same machine: on a shared VM the
     speed drifts by tens of percent within a minute. Also returns the real server's 2xx count
     (warm-up included), to check against the stream."""
-    for kind in KINDS:  # fills caches and connections
-        warmup = run_wrk(loads[kind], seconds=args.warmup, connections=args.connections)
-        if kind == "real":
-            answered = warmup.requests - warmup.non_2xx
+    warmups = {kind: run_wrk(loads[kind], seconds=args.warmup, connections=args.connections)
+               for kind in KINDS}  # fills caches and connections
     slices: dict[str, list[tuple[Result, float]]] = {kind: [] for kind in KINDS}
     per_round = max(1, args.seconds // args.rounds)
     for _ in range(args.rounds):
@@ -140,15 +139,13 @@ def _compare(loads: dict[str, Load], servers: dict[str, Server],
     measured = {kind: _summed(slices[kind]) for kind in KINDS}
     ratios = [real.ok_per_second / bare.ok_per_second
               for (real, _), (bare, _) in zip(slices["real"], slices["bare"], strict=True)]
-    real = measured["real"].result
-    return Comparison(measured["real"], measured["bare"], ratios), answered + real.requests - (
-        real.non_2xx)
+    answered = warmups["real"].ok + measured["real"].result.ok
+    return Comparison(measured["real"], measured["bare"], ratios), answered
 
 
 def _summed(slices: list[tuple[Result, float]]) -> Measured:
     result = combined([r for r, _ in slices])
-    ok = max(1, result.requests - result.non_2xx)
-    return Measured(result, sum(cpu for _, cpu in slices) / ok * 1e6)
+    return Measured(result, sum(cpu for _, cpu in slices) / max(1, result.ok) * 1e6)
 
 
 async def _stored_events(nats_url: str) -> int:
@@ -159,9 +156,6 @@ async def _stored_events(nats_url: str) -> int:
         return int((await bus.js.stream_info(INGEST.name)).state.messages)
     finally:
         await bus.close()
-
-
-KINDS = ("real", "bare")
 
 
 def main() -> None:
@@ -223,11 +217,10 @@ def _by_instructions(loads: dict[str, dict[str, Load]], servers: dict[str, Serve
             warmup = run_wrk(load, seconds=args.warmup, connections=args.connections)
             zero(pid)
             result = run_wrk(load, seconds=args.seconds, connections=args.connections)
-            oks = result.requests - result.non_2xx
-            per_request[kind] = executed_since_zero(pid, out_dir) / max(1, oks)
-            ok = ok and result.non_2xx + result.socket_errors == 0
+            per_request[kind] = executed_since_zero(pid, out_dir) / max(1, result.ok)
+            ok = ok and result.errors == 0
             if kind == "real":
-                answered += oks + warmup.requests - warmup.non_2xx
+                answered += warmup.ok + result.ok
         ratio = per_request["bare"] / per_request["real"]
         ok = ok and ratio >= TARGET_RATIO
         verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"
@@ -254,8 +247,7 @@ def _report(results: dict[str, Comparison], args: argparse.Namespace) -> bool:
         cpu_ratio = comparison.bare.cpu_us_per_ok / comparison.real.cpu_us_per_ok
         checks = {
             f"ratio {ratio:.2f} >= {TARGET_RATIO}": ratio >= TARGET_RATIO,
-            f"non-2xx {real.non_2xx + real.socket_errors} == 0": real.non_2xx
-            + real.socket_errors == 0,
+            f"non-2xx {real.errors} == 0": real.errors == 0,
             f"p99 {real.p99_ms:.1f} ms <= {TARGET_P99_MS:.0f} ms": real.p99_ms <= TARGET_P99_MS,
         }
         ok = ok and all(checks.values())

@@ -28,9 +28,18 @@ class Result:
     p99_ms: float
 
     @property
+    def ok(self) -> int:
+        """2xx answers (wrk counts 3xx as fine too; ingest sends none)."""
+        return self.requests - self.non_2xx
+
+    @property
+    def errors(self) -> int:
+        """Answers that were not 2xx, and requests that got no answer."""
+        return self.non_2xx + self.socket_errors
+
+    @property
     def ok_per_second(self) -> float:
-        """Throughput counting only 2xx answers (wrk counts 3xx as fine; ingest sends none)."""
-        return (self.requests - self.non_2xx) / self.seconds
+        return self.ok / self.seconds
 
 
 def combined(results: list[Result]) -> Result:
