@@ -160,16 +160,22 @@ async def _stored_events(nats_url: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10,
-                        help="wrk time per endpoint and server, split into the rounds")
+    parser.add_argument("--seconds", type=int,
+                        help="wrk time per endpoint and server, split into the rounds "
+                        "(default 10; 15 with --instructions)")
     parser.add_argument("--rounds", type=int, default=5,
                         help="alternating real/bare rounds per endpoint")
-    parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up before each")
+    parser.add_argument("--warmup", type=int,
+                        help="wrk warm-up before each (default 2; 5 with --instructions: "
+                        "under valgrind a shorter one leaves the server cold)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--instructions", action="store_true",
                         help="compare instructions per request under valgrind instead (slow)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
+    slow = args.instructions
+    args.seconds = args.seconds or (15 if slow else 10)
+    args.warmup = args.warmup or (5 if slow else 2)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         data_dir = Path(tmp)
         token, ping_key = _account(data_dir)
