@@ -4,21 +4,26 @@ account or job, and the minimum version of each backup client."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import typer
 from sqlmodel import Session, select
 
 from services.cli.accounts import database
+from services.evaluator import overruns
 from services.evaluator.policies import (
     SETTINGS,
+    PolicyBook,
     PolicyError,
     Scope,
+    Value,
     job_scope_id,
     parse_value,
     parse_version,
 )
 from services.evaluator.store import load_policies, set_override
-from services.evaluator.tables import ClientMinVersion, ThresholdOverride
+from services.evaluator.tables import ClientMinVersion, JobState, ThresholdOverride
+from shared.events import Tenant
 from shared.tenancy import Account, Customer, Reseller
 
 app = typer.Typer(no_args_is_help=True, help="Alert thresholds, tolerances, minimum versions.")
@@ -107,13 +112,13 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON lines."
             typer.echo(json.dumps({"scope": row.scope, "scope_id": row.scope_id,
                                    "name": row.name, "value": row.value}))
         else:
-            typer.echo(f"{row.scope:9} {row.scope_id:40} {row.name:28} {row.value}")
+            typer.echo(f"{row.scope:9} {row.scope_id:40} {row.name:32} {row.value}")
     for version in versions:
         if as_json:
             typer.echo(json.dumps({"client_name": version.client_name,
                                    "min_version": version.min_version}))
         else:
-            typer.echo(f"{'client':9} {version.client_name:40} {'min_version':28} "
+            typer.echo(f"{'client':9} {version.client_name:40} {'min_version':32} "
                        f"{version.min_version}")
 
 
@@ -121,26 +126,67 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON lines."
 def defaults() -> None:
     """The settings, their defaults and what they mean."""
     for setting in SETTINGS.values():
-        typer.echo(f"{setting.name:28} {setting.default!s:8} {setting.description}")
+        typer.echo(f"{setting.name:32} {setting.default!s:8} {setting.description}")
 
 
 @app.command()
 def effective(
     account: str = typer.Option(..., help="Account id."), job: str = JOB,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: name -> value."),
 ) -> None:
-    """The values that apply to an account (or one of its jobs), after inheritance."""
+    """The values that apply to an account (or one of its jobs), after inheritance, where each
+    comes from, and what bounds a run that never finishes."""
     with database().session() as session:
         found = session.get(Account, account)
         if found is None:
             raise _fail(f"no account {account!r}")
         book = load_policies(session)
-    values = {name: book.value(name, found.tenant(), job) for name in SETTINGS}
+        state = None if job is None else session.exec(select(JobState).where(
+            JobState.account_id == account, JobState.job_name == job)).first()
+    tenant = found.tenant()
+    # The values the job's client sent with its schedule count, as they do for the evaluator.
+    from_schedule = state.schedule_settings if state else None
+    resolved = {name: book.resolve(name, tenant, job, from_schedule) for name in SETTINGS}
     if as_json:
-        typer.echo(json.dumps(values))
+        typer.echo(json.dumps({name: value for name, (value, _) in resolved.items()}))
         return
-    for name, value in values.items():
-        typer.echo(f"{name:28} {value}")
+    typer.echo(f"{'setting':32} {'value':8} from")
+    for name, (value, source) in resolved.items():
+        typer.echo(f"{name:32} {value!s:8} {source}")
+    typer.echo("")
+    if job is None:
+        for scheduled, which in ((True, "jobs with a schedule"),
+                                 (False, "jobs without a schedule")):
+            typer.echo(f"run_too_long, {which}: "
+                       + _too_long(book, tenant, None, scheduled=scheduled))
+        return
+    schedule = _schedule_text(state)
+    typer.echo(f"schedule: {schedule or 'none known to the evaluator'}")
+    typer.echo("run_too_long: " + _too_long(book, tenant, job, scheduled=schedule is not None,
+                                             from_schedule=from_schedule))
+
+
+def _schedule_text(state: JobState | None) -> str | None:
+    if state is None:
+        return None
+    if state.cron:
+        return f"cron {state.cron} ({state.timezone or 'UTC'})"
+    if state.interval_seconds:
+        return f"every {state.interval_seconds} s"
+    return None
+
+
+def _too_long(book: PolicyBook, tenant: Tenant, job: str | None, *, scheduled: bool,
+              from_schedule: dict[str, Value] | None = None) -> str:
+    """When a started run that never finishes raises the alert, in words, or that it never does."""
+    bound = overruns.bound(book, tenant, job, scheduled=scheduled, from_schedule=from_schedule)
+    if bound is None:
+        return ("NOT ARMED: max_runtime_seconds and unscheduled_max_runtime_seconds are 0 and "
+                "there is no schedule, so a run that never finishes raises no alert")
+    if bound.setting is None:
+        return "fires when a started run has not finished within the schedule's period"
+    return (f"fires when a started run has not finished after {bound.seconds} s "
+            f"({timedelta(seconds=bound.seconds)}; {bound.setting}, from {bound.source})")
 
 
 @app.command("min-version")

@@ -1,20 +1,55 @@
 """Runs too long or never finished: a started run must complete within the job's maximum run
-time, or within the schedule's period when none is set."""
+time; without one, within the schedule's period; without a schedule either, within
+``unscheduled_max_runtime_seconds`` (a day by default, so a run that never finishes is not
+silent just because nobody said how long it may take)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.evaluator.facts import JobFacts, Transition, fire, resolve
-from services.evaluator.policies import PolicyBook
+from services.evaluator.policies import PolicyBook, Source, Value
+from shared.events import Tenant
 
 KIND = "run_too_long"
 
 
+@dataclass(frozen=True)
+class Bound:
+    """What limits a started run: ``seconds`` from the threshold ``setting``, in force at
+    ``source``; or, when ``setting`` is None, the schedule's period."""
+
+    setting: str | None
+    seconds: int = 0
+    source: Source | None = None
+
+
+SCHEDULE_PERIOD = Bound(setting=None)
+
+
+def bound(policies: PolicyBook, tenant: Tenant, job: str | None, *, scheduled: bool,
+          from_schedule: Mapping[str, Value] | None = None) -> Bound | None:
+    """The bound on a run of ``job``; None when a run may take forever (nothing will page)."""
+    seconds, source = policies.resolve("max_runtime_seconds", tenant, job, from_schedule)
+    if int(seconds) > 0:
+        return Bound("max_runtime_seconds", int(seconds), source)
+    if scheduled:
+        return SCHEDULE_PERIOD
+    seconds, source = policies.resolve("unscheduled_max_runtime_seconds", tenant, job)
+    if int(seconds) > 0:
+        return Bound("unscheduled_max_runtime_seconds", int(seconds), source)
+    return None
+
+
 def limit(job: JobFacts, policies: PolicyBook) -> timedelta | None:
-    seconds = policies.as_int("max_runtime_seconds", job.tenant, job.name, job.from_schedule)
-    if seconds > 0:
-        return timedelta(seconds=seconds)
+    found = bound(policies, job.tenant, job.name, scheduled=job.schedule is not None,
+                  from_schedule=job.from_schedule)
+    if found is None:
+        return None
+    if found.setting is not None:
+        return timedelta(seconds=found.seconds)
     if job.schedule is not None and job.running_since is not None:
         return job.schedule.period_after(job.running_since)
     return None

@@ -19,6 +19,8 @@ from shared.events import Tenant
 
 Scope = Literal["reseller", "customer", "account", "job"]
 SCOPES: tuple[Scope, ...] = ("reseller", "customer", "account", "job")
+# Where a value in force came from: an override's scope, the job's schedule, or the default.
+Source = Literal["job", "schedule", "account", "customer", "reseller", "default"]
 Value = int | float | bool
 
 
@@ -82,7 +84,11 @@ _SETTINGS = [
     Setting("grace_seconds", 3600, _seconds,
             "How long after its due time a run may start before the occurrence counts as missed."),
     Setting("max_runtime_seconds", 0, _seconds,
-            "How long a started run may take before it is too long (0: the schedule's period)."),
+            "How long a started run may take before it is too long (0: the schedule's period; "
+            "without a schedule, unscheduled_max_runtime_seconds)."),
+    Setting("unscheduled_max_runtime_seconds", 86400, _seconds,
+            "How long a started run may take when max_runtime_seconds is 0 and the job has no "
+            "schedule (0: such a run may take forever: no too-long alert)."),
     Setting("quota_percent", 90.0, _percent,
             "Storage use, in percent of the quota, at which the quota alert fires."),
     Setting("quota_hysteresis_percent", 5.0, _percent,
@@ -154,20 +160,27 @@ class PolicyBook:
         self, name: str, tenant: Tenant, job: str | None = None,
         from_schedule: Mapping[str, Value] | None = None,
     ) -> Value:
-        chain: list[tuple[Scope, str]] = []
+        return self.resolve(name, tenant, job, from_schedule)[0]
+
+    def resolve(
+        self, name: str, tenant: Tenant, job: str | None = None,
+        from_schedule: Mapping[str, Value] | None = None,
+    ) -> tuple[Value, Source]:
+        """The value in force and where it came from."""
         if job is not None:
-            chain.append(("job", job_scope_id(tenant.account, job)))
-        for scope, scope_id in chain:
-            if name in self.overrides.get((scope, scope_id), {}):
-                return self.overrides[(scope, scope_id)][name]
+            found = self.overrides.get(("job", job_scope_id(tenant.account, job)))
+            if found and name in found:
+                return found[name], "job"
         if from_schedule and name in from_schedule:
-            return from_schedule[name]
-        for scope, scope_id in (("account", tenant.account), ("customer", tenant.customer),
-                                ("reseller", tenant.reseller)):
+            return from_schedule[name], "schedule"
+        scopes: tuple[tuple[Source, str], ...] = (
+            ("account", tenant.account), ("customer", tenant.customer),
+            ("reseller", tenant.reseller))
+        for scope, scope_id in scopes:
             found = self.overrides.get((scope, scope_id))  # type: ignore[arg-type]
             if found and name in found:
-                return found[name]
-        return DEFAULTS[name]
+                return found[name], scope
+        return DEFAULTS[name], "default"
 
     def as_int(self, name: str, tenant: Tenant, job: str | None = None,
             from_schedule: Mapping[str, Value] | None = None) -> int:

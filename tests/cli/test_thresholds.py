@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
 from services.evaluator.store import load_policies
+from services.evaluator.tables import JobState
 from shared.db import Database
+from shared.tenancy import Account, get_or_create_job
 from tests.conftest import make_account
 
 runner = CliRunner()
@@ -74,3 +78,48 @@ def test_minimum_client_versions(env: Database) -> None:
     with env.session() as session:
         assert load_policies(session).min_versions == {}
     assert "quota_percent" in invoke("defaults")
+
+
+def _job_state(db: Database, account: Account, job: str, **schedule: Any) -> None:
+    """What the evaluator stores for a job it has seen (with the schedule it knows)."""
+    with db.session() as session:
+        row = get_or_create_job(session, account.id, job)
+        session.add(JobState(job_id=row.id, account_id=account.id, job_name=job, **schedule))
+
+
+def test_effective_says_where_each_value_comes_from_and_when_a_stuck_run_pages(
+        env: Database) -> None:
+    account = make_account(env).account
+    out = invoke("effective", "--account", account.id)
+    assert re.search(r"^unscheduled_max_runtime_seconds +86400 +default$", out, re.M)
+    assert ("run_too_long, jobs without a schedule: fires when a started run has not finished "
+            "after 86400 s (1 day, 0:00:00; unscheduled_max_runtime_seconds, from default)") in out
+    assert ("run_too_long, jobs with a schedule: fires when a started run has not finished "
+            "within the schedule's period") in out
+
+    invoke("set", "max_runtime_seconds", "3600", "--account", account.id, "--job", "db")
+    out = invoke("effective", "--account", account.id, "--job", "db")
+    assert re.search(r"^max_runtime_seconds +3600 +job$", out, re.M)
+    assert "after 3600 s (1:00:00; max_runtime_seconds, from job)" in out
+
+
+def test_effective_says_plainly_when_no_too_long_alert_is_armed(env: Database) -> None:
+    account = make_account(env).account
+    _job_state(env, account, "nightly", cron="0 3 * * *", timezone="Europe/Berlin",
+               schedule_settings={"failures_tolerance": 2})
+    _job_state(env, account, "adhoc")
+    invoke("set", "unscheduled_max_runtime_seconds", "0", "--account", account.id)
+    adhoc = invoke("effective", "--account", account.id, "--job", "adhoc")
+    assert re.search(r"^unscheduled_max_runtime_seconds +0 +account$", adhoc, re.M)
+    assert "schedule: none known to the evaluator" in adhoc
+    assert ("run_too_long: NOT ARMED: max_runtime_seconds and unscheduled_max_runtime_seconds "
+            "are 0 and there is no schedule, so a run that never finishes raises no alert"
+            ) in adhoc
+    nightly = invoke("effective", "--account", account.id, "--job", "nightly")
+    assert "schedule: cron 0 3 * * * (Europe/Berlin)" in nightly
+    assert "run_too_long: fires when a started run has not finished within the schedule's" in (
+        nightly)
+    # The client's own schedule settings count, as they do for the evaluator.
+    assert re.search(r"^failures_tolerance +2 +schedule$", nightly, re.M)
+    assert json.loads(invoke("effective", "--account", account.id, "--job", "nightly", "--json")
+                      )["failures_tolerance"] == 2

@@ -136,6 +136,43 @@ def test_never_finished_uses_the_schedule_period(clock: FakeClock) -> None:
     assert kinds(e.due()) == [("fire", "run_too_long")]
 
 
+def test_a_run_of_a_job_without_schedule_or_max_runtime_is_too_long_after_a_day(
+        clock: FakeClock) -> None:
+    """Nothing says how long such a run may take: a started run that never finishes must still
+    page, after unscheduled_max_runtime_seconds (24 h by default)."""
+    e = engine(clock)
+    e.apply(run("started", T0))
+    clock.advance(24 * HOUR - timedelta(seconds=1))
+    assert e.due() == []
+    clock.advance(timedelta(seconds=1))
+    fired = e.due()
+    assert kinds(fired) == [("fire", "run_too_long")]
+    assert fired[0].details["max_runtime_seconds"] == 86400
+    assert ("resolve", "run_too_long") in kinds(e.apply(run("success", clock.now())))
+
+
+def test_the_default_for_jobs_without_schedule_is_a_threshold(clock: FakeClock) -> None:
+    """Overridable like any threshold; 0 turns the alert off for such jobs; a job's own
+    max_runtime_seconds and a schedule's period still come first."""
+    e = engine(clock, Override("account", TENANT.account, "unscheduled_max_runtime_seconds",
+                               "7200"),
+               Override("job", f"{TENANT.account}/forever", "unscheduled_max_runtime_seconds",
+                        "0"),
+               Override("job", f"{TENANT.account}/short", "max_runtime_seconds", "600"))
+    for job in ("nightly", "forever", "short"):
+        e.apply(run("started", T0, job=job))
+    e.apply(schedule(T0, job="hourly", interval_seconds=3600, grace_seconds=7200))
+    e.apply(run("started", T0, job="hourly"))
+    clock.advance(timedelta(minutes=10))
+    assert [(t.job, t.kind) for t in e.due()] == [("short", "run_too_long")]
+    clock.advance(HOUR - timedelta(minutes=10))
+    assert [(t.job, t.kind) for t in e.due()] == [("hourly", "run_too_long")]
+    clock.advance(HOUR)
+    assert [(t.job, t.kind) for t in e.due()] == [("nightly", "run_too_long")]
+    clock.advance(timedelta(days=30))
+    assert e.due() == []  # "forever": switched off
+
+
 def test_a_start_uploaded_after_its_completion_is_not_a_running_run(clock: FakeClock) -> None:
     """Clients that were offline upload in any order: a late start must not page as stuck."""
     e = engine(clock)
