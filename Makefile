@@ -5,8 +5,8 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 # Real servers and tools the tests and benchmarks drive (slapd for LDAP, rsync/restic for the
-# executor, wrk for bench/ingest).
-DEB_PACKAGES = slapd ldap-utils rsync restic wrk valgrind
+# executor, wrk for bench/ingest; curl, jq and restic run the client examples of docs/ingest.md).
+DEB_PACKAGES = slapd ldap-utils rsync restic wrk valgrind curl jq
 
 .PHONY: up test install system-packages lint pytest bench clean
 

@@ -35,7 +35,8 @@ from shared.events import Event, RunLogged, RunReported, utcnow
 
 DEFAULT_JOB = "default"
 ACTIONS = ("start", "fail", "log")
-# What the client sends in User-Agent becomes the run's client name (e.g. "borgmatic/1.9.4").
+# What the client sends in User-Agent becomes the run's client name, as sent (borgmatic 2.1.10
+# sends "borgmatic", runitor "runitor/v1.4.1 (linux-amd64; +https://bdd.fi/x/runitor)").
 MAX_CLIENT_NAME = 100
 
 Action = Literal["success", "start", "fail", "log"]

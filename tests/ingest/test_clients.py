@@ -3,8 +3,10 @@
 borgmatic 2.1.10 is installed (test dependency) and its own monitoring code runs: its
 ``Monitoring_hooks`` and Healthchecks hook send real HTTP requests, through ``requests``, to the
 ingest app served by uvicorn over a real nats-server. runitor (Go) cannot run here: its requests
-are rebuilt as its v1.4.1 source builds them (``internal/api.go``, ``cmd/runitor/main.go``).
-What docs/ingest.md says about these clients is what these tests show.
+are rebuilt as its v1.4.1 source builds them (``internal/api.go``, ``cmd/runitor/main.go``). The
+curl and restic examples of docs/ingest.md run as written (with this server's address), with the
+curl, jq and restic installed here. What docs/ingest.md says about these clients is what these
+tests show.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from subprocess import CalledProcessError
 from typing import Any
 
@@ -30,9 +34,11 @@ from services.evaluator.policies import PolicyBook
 from shared.events import Event, RunLogged, RunReported
 from shared.natsd import free_port
 from tests.ingest.conftest import Ingest, stored_events
+from tests.test_docs import ROOT, shell_blocks
 
 BORGMATIC = "2.1.10"
 RUNITOR_USER_AGENT = "runitor/v1.4.1 (linux-amd64; +https://bdd.fi/x/runitor)"
+DOC = ROOT / "docs" / "ingest.md"
 
 
 @dataclass(frozen=True)
@@ -190,3 +196,70 @@ async def test_runitor_1_4_1_requests(ingest: Ingest) -> None:
     runs = await stored_events(ingest.bus, RunReported)
     assert [(r.status, r.run_id, r.exit_code, r.client_name) for r in runs] == [
         ("started", rid, None, RUNITOR_USER_AGENT), ("failure", rid, 2, RUNITOR_USER_AGENT)]
+
+
+def doc_example(containing: str) -> str:
+    """The one shell example in docs/ingest.md that contains ``containing``."""
+    (block,) = [block for _, block in shell_blocks(DOC) if containing in block]
+    return block
+
+
+async def bash(script: str, **env: str) -> tuple[int, str]:
+    """Runs ``script`` with bash without blocking the event loop that serves ingest."""
+    process = await asyncio.create_subprocess_exec(
+        "bash", "-c", script, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
+
+
+async def test_the_curl_examples_report_runs(ingest: Ingest, tmp_path: Path) -> None:
+    backup = tmp_path / "backup.sh"
+    backup.write_text("#!/bin/sh\necho 'tar: /srv: Cannot open: Permission denied'\nexit 2\n")
+    backup.chmod(0o755)
+    async with serving(ingest.app) as url:
+        def local(script: str) -> str:
+            return (script.replace("https://backstop.example", url)
+                    .replace("KEY", ingest.a.ping_key)
+                    .replace("/usr/local/bin/backup.sh", str(backup))
+                    .replace("/tmp/backup.log", str(tmp_path / "backup.log")))
+        code, out = await bash(local(doc_example("PIPESTATUS")))
+        assert code == 0, out
+        # The cron line, without its five time fields, with a backup that succeeds.
+        (cron,) = [line for line in doc_example("a cron line").splitlines()
+                   if not line.startswith("#")]
+        command = local(cron.split(maxsplit=5)[5]).replace(str(backup), "true")
+        code, out = await bash(command)
+        assert code == 0, out
+    runs = await stored_events(ingest.bus, RunReported)
+    assert [(r.job, r.status, r.exit_code) for r in runs] == [
+        ("nightly-db", "started", None), ("nightly-db", "failure", 2),
+        ("nightly-db", "success", None)]
+    assert runs[0].run_id is not None and runs[0].run_id == runs[1].run_id
+    assert runs[1].log_excerpt == "tar: /srv: Cannot open: Permission denied\n"
+    assert {r.client_name.split("/")[0] for r in runs if r.client_name} == {"curl"}
+
+
+async def test_the_restic_example_reports_runs(ingest: Ingest, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("a" * 5000)
+    env = {"RESTIC_REPOSITORY": str(tmp_path / "repo"), "RESTIC_PASSWORD": "secret"}
+    code, out = await bash("restic init -q", **env)
+    assert code == 0, out
+    async with serving(ingest.app) as url:
+        script = (doc_example("restic backup --json").replace("/tmp/", f"{tmp_path}/")
+                  .replace("/srv/data", str(data)))
+        env |= {"BACKSTOP": url, "TOKEN": ingest.a.token}
+        code, out = await bash(script, **env)
+        assert code == 0, out
+        code, out = await bash(script, **{**env, "RESTIC_PASSWORD": "wrong"})
+        assert code == 0, out
+    done, failed = await stored_events(ingest.bus, RunReported)
+    assert (done.job, done.status, done.exit_code, done.files_transferred) == (
+        "srv-data", "success", 0, 1)
+    assert done.bytes_transferred and done.bytes_transferred > 0
+    assert done.duration_seconds is not None
+    assert done.client_name == "restic" and done.client_version
+    assert (failed.status, failed.exit_code, failed.bytes_transferred) == ("failure", 1, None)
+    assert failed.log_excerpt and "wrong password" in failed.log_excerpt

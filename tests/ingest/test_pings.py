@@ -86,9 +86,10 @@ async def test_job_reported_by_api_can_be_pinged_by_slug(ingest: Ingest) -> None
     assert (runs[-1].job, runs[-1].status, runs[-1].exit_code) == ("files", "failure", 1)
 
 
-async def test_borgmatic_sequence(ingest: Ingest) -> None:
-    """borgmatic's healthchecks hook: start, log, finish (POST with the log), then a failure."""
-    key, ua = ingest.a.ping_key, {"User-Agent": "borgmatic/1.9.4"}
+async def test_runs_paired_by_rid(ingest: Ingest) -> None:
+    """Start, log, finish (POST with the log), then a failure, each run with its rid (as runitor
+    sends them; borgmatic sends no rid: see test_clients.py)."""
+    key, ua = ingest.a.ping_key, {"User-Agent": "runitor/v1.4.1"}
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     base = f"/ping/{key}/backups"
     steps = [
@@ -107,7 +108,7 @@ async def test_borgmatic_sequence(ingest: Ingest) -> None:
         ("backups", "started", second), ("backups", "failure", second)]
     assert runs[1].log_excerpt == "archive created\nDuration: 5 s"
     assert runs[3].log_excerpt == "Repository lock timeout"
-    assert {r.client_name for r in runs} == {"borgmatic/1.9.4"}
+    assert {r.client_name for r in runs} == {"runitor/v1.4.1"}
     (log,) = await stored_events(ingest.bus, RunLogged)
     assert (log.run_id, log.log_excerpt) == (first, "Creating archive...")
 
