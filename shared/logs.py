@@ -24,7 +24,7 @@ HTTP_CLIENT_LOGGERS = ("httpx", "httpcore", "hpack")
 def redact_urls(text: str) -> str:
     def cut(match: re.Match[str]) -> str:
         shown = f"{match['scheme']}://{match['host']}{match['port'] or ''}"
-        return shown + ("/…" if match["rest"] not in ("", "/") else match["rest"])
+        return shown + ("/..." if match["rest"] not in ("", "/") else match["rest"])
 
     return _URL.sub(cut, text)
 

@@ -81,6 +81,7 @@ def _embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
 def literal_address(host: str) -> Address | None:
     """The address a host names without DNS: dotted, decimal, hex and octal IPv4 forms too,
     as the C resolver reads them (``2130706433``, ``0x7f.1``, ``0177.0.0.1`` are 127.0.0.1)."""
+    host = host.rstrip(".")
     try:
         return ipaddress.ip_address(host)
     except ValueError:
