@@ -33,7 +33,7 @@ def stored_secrets(url: str) -> dict[str, str]:
     db = Database(url)
     with db.engine.connect() as conn:
         rows: dict[str, str] = dict(
-            conn.execute(text("SELECT id, secret FROM webhook_endpoints")).tuples().all())
+            conn.execute(text("SELECT id, secret FROM webhook_endpoints")).all())
     db.dispose()
     return rows
 
