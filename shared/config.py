@@ -23,6 +23,11 @@ class BaseServiceSettings(BaseSettings):
     log_level: str = Field("INFO", description="Python log level name.")
     ops_port: int = Field(9090, description="Port of /healthz, /readyz, /metrics (0: none).")
     ops_host: str = Field("0.0.0.0", description="Address the ops endpoints listen on.")
+    secret_keys: str = Field(
+        "", description="Fernet keys sealing webhook secrets at rest, comma-separated: the first "
+        "seals, all open (rotation: see docs/notifier.md). Empty: `<data dir>/secret.key`, "
+        "created with the embedded database; required with a shared BACKSTOP_DATABASE_URL.",
+    )
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:
@@ -150,6 +155,11 @@ class NotifierSettings(BaseServiceSettings):
     retry_base_seconds: float = Field(2.0, description="First retry delay (doubles each time).")
     retry_max_seconds: float = Field(3600.0, description="Longest delay between two retries.")
     webhook_timeout: float = Field(15.0, description="Seconds a webhook receiver has to answer.")
+    webhook_allow_networks: str = Field(
+        "", description="Networks (CIDRs, comma-separated) webhooks may reach although they are "
+        "loopback, private or link-local, e.g. an on-premises ticket system's `10.1.2.0/24`. "
+        "Empty: public addresses only.",
+    )
     delivery_concurrency: int = Field(32, description="Deliveries in flight at once.")
     lease_seconds: float = Field(
         120.0, description="A delivery claimed by a replica that died is retried after this."

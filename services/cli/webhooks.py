@@ -9,6 +9,9 @@ import typer
 from services.cli.accounts import database
 from services.notifier import admin
 from services.notifier.formats import FORMATS
+from services.notifier.targets import TargetPolicy
+from shared.config import NotifierSettings
+from shared.secretbox import SecretKeyMissing, secret_box
 
 app = typer.Typer(no_args_is_help=True, help="Webhook endpoints for ticket systems.")
 
@@ -25,16 +28,22 @@ def add(
     url: str = typer.Option(..., help="Where to POST alerts (http or https)."),
     fmt: str = typer.Option("backstop", "--format", help=f"One of: {', '.join(FORMATS)}."),
     secret: str = typer.Option(
-        None, help="backstop: signing secret (whsec_…; generated when omitted); "
-        "pagerduty: the integration's routing key."),
+        None, help="backstop: signing secret (whsec_ + base64 of 24-64 random bytes; "
+        "generated when omitted); pagerduty: the integration's routing key."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Add an endpoint; prints its id and, for the backstop format, a generated secret."""
+    """Add an endpoint; prints its id and, for the backstop format, a generated secret.
+
+    Loopback, private, link-local and metadata addresses are refused unless their network is
+    in BACKSTOP_WEBHOOK_ALLOW_NETWORKS; the secret is stored sealed (BACKSTOP_SECRET_KEYS)."""
+    settings = NotifierSettings()
     try:
+        keys = secret_box(settings)
+        targets = TargetPolicy.parse(settings.webhook_allow_networks)
         with database().session() as session:
             new = admin.add_webhook(session, reseller=reseller, customer=customer, url=url,
-                                    fmt=fmt, secret=secret)
-    except admin.ConfigError as exc:
+                                    fmt=fmt, secret=secret, keys=keys, targets=targets)
+    except (admin.ConfigError, SecretKeyMissing, ValueError) as exc:
         raise _fail(exc) from exc
     e = new.endpoint
     out = {"id": e.id, "reseller_id": e.reseller_id, "customer_id": e.customer_id,

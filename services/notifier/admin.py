@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from sqlmodel import Session, col, or_, select
 
 from services.notifier.formats import FORMATS
-from services.notifier.signing import new_secret
+from services.notifier.signing import WeakSecret, check_secret, new_secret
 from services.notifier.tables import (
     AlertNotifyState,
     BrandRow,
@@ -22,7 +21,12 @@ from services.notifier.tables import (
     NotifySettings,
     WebhookEndpoint,
 )
+from services.notifier.targets import TargetPolicy, TargetRefused, check_url
+from shared.secretbox import SecretBox
 from shared.tenancy import Customer, Reseller
+
+# A PagerDuty routing key is 32 characters; nothing legitimate comes near this.
+MAX_SECRET_CHARS = 200
 
 
 class ConfigError(ValueError):
@@ -58,23 +62,53 @@ class NewEndpoint:
 
 
 def add_webhook(session: Session, *, reseller: str, customer: str | None, url: str, fmt: str,
-                secret: str | None = None) -> NewEndpoint:
+                secret: str | None = None, keys: SecretBox,
+                targets: TargetPolicy | None = None) -> NewEndpoint:
+    """``keys`` seal the secret for storage; ``targets`` say which addresses may receive
+    (default: public ones only)."""
     if fmt not in FORMATS:
         raise ConfigError(f"format must be one of {', '.join(FORMATS)}")
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ConfigError(f"not an http(s) URL: {url!r}")
-    if fmt == "pagerduty" and not secret:
-        raise ConfigError("pagerduty needs --secret (the integration's routing key)")
+    try:
+        check_url(url, targets or TargetPolicy())
+    except TargetRefused as exc:
+        raise ConfigError(f"webhook URL refused: {exc}") from exc
+    _check_secret(fmt, secret)
     generated = None
     if fmt == "backstop" and not secret:
         secret = generated = new_secret()
     reseller_id, customer_id = scope(session, reseller, customer)
     endpoint = WebhookEndpoint(id=uuid.uuid4().hex[:16], reseller_id=reseller_id,
-                               customer_id=customer_id, url=url, format=fmt, secret=secret)
+                               customer_id=customer_id, url=url, format=fmt,
+                               secret=keys.seal(secret) if secret else None)
     session.add(endpoint)
     session.flush()
     return NewEndpoint(endpoint, generated)
+
+
+def _check_secret(fmt: str, secret: str | None) -> None:
+    if fmt == "pagerduty" and not secret:
+        raise ConfigError("pagerduty needs --secret (the integration's routing key)")
+    if fmt == "alertmanager" and secret:
+        raise ConfigError("alertmanager payloads are not signed: leave out --secret")
+    if secret and len(secret) > MAX_SECRET_CHARS:
+        raise ConfigError(f"--secret is longer than {MAX_SECRET_CHARS} characters")
+    if fmt == "backstop" and secret:
+        try:
+            check_secret(secret)
+        except WeakSecret as exc:
+            raise ConfigError(f"signing secret refused: {exc}") from exc
+
+
+def reseal_secrets(session: Session, keys: SecretBox) -> int:
+    """Seal every stored secret with the first key (after a key rotation); returns how many."""
+    rows = session.exec(select(WebhookEndpoint).where(col(WebhookEndpoint.secret).is_not(None)))
+    count = 0
+    for row in rows:
+        assert row.secret is not None
+        row.secret = keys.rotate(row.secret)
+        session.add(row)
+        count += 1
+    return count
 
 
 def list_webhooks(session: Session) -> list[WebhookEndpoint]:

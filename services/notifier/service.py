@@ -31,11 +31,13 @@ from services.notifier.recipients import (
 )
 from services.notifier.store import Store
 from services.notifier.tables import NotifyTransition
+from services.notifier.targets import TargetPolicy
 from services.notifier.webhooks import WebhookSender
 from shared.config import NotifierSettings
 from shared.db import Database, utcnow
 from shared.events import AlertChanged, Event
 from shared.runtime import Runtime
+from shared.secretbox import secret_box
 from shared.streams import ALERTS, ConsumerSpec
 from shared.tenancy import AccountNotFound
 from shared.ttlcache import TtlCache
@@ -238,7 +240,9 @@ def directory_for(settings: NotifierSettings, db: Database | Store) -> Directory
 
 
 def build(settings: NotifierSettings, db: Database) -> tuple[Notifier, WebhookSender]:
-    webhooks = WebhookSender(settings.webhook_timeout)
+    # Both read at start: a missing key or a bad allow-list stops the notifier right away.
+    webhooks = WebhookSender(settings.webhook_timeout, keys=secret_box(settings),
+                             policy=TargetPolicy.parse(settings.webhook_allow_networks))
     options = DispatchOptions(
         public_url=settings.public_url,
         default_brand=Brand(sender=settings.mail_from),

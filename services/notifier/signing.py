@@ -9,10 +9,31 @@ from datetime import datetime
 
 from standardwebhooks import Webhook
 
+PREFIX = "whsec_"
+# Standard Webhooks: secrets are 24 to 64 random bytes.
+MIN_SECRET_BYTES = 24
+MAX_SECRET_BYTES = 64
+
+
+class WeakSecret(ValueError):
+    """A signing secret that is not 24 to 64 bytes of base64 after ``whsec_``."""
+
 
 def new_secret() -> str:
     """``whsec_`` + base64 of 32 random bytes, one per endpoint."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    return PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def check_secret(secret: str) -> None:
+    rule = (f"a signing secret is {PREFIX} + base64 of {MIN_SECRET_BYTES} to "
+            f"{MAX_SECRET_BYTES} random bytes (the Standard Webhooks minimum is "
+            f"{MIN_SECRET_BYTES} bytes); leave it out to have one generated")
+    try:
+        raw = base64.b64decode(secret.removeprefix(PREFIX), validate=True)
+    except ValueError as exc:
+        raise WeakSecret(f"not base64: {rule}") from exc
+    if not MIN_SECRET_BYTES <= len(raw) <= MAX_SECRET_BYTES:
+        raise WeakSecret(f"{len(raw)} bytes: {rule}")
 
 
 def message_id(delivery_key: str) -> str:

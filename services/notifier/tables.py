@@ -115,8 +115,8 @@ class WebhookEndpoint(SQLModel, table=True):
     customer_id: str | None = Field(default=None, index=True, max_length=32)
     url: str = Field(max_length=2000)
     format: str = Field(max_length=16)  # backstop | alertmanager | pagerduty
-    # backstop: the whsec_ signing secret; pagerduty: the routing key.
-    secret: str | None = Field(default=None, max_length=200)
+    # backstop: the whsec_ signing secret; pagerduty: the routing key. Sealed (shared.secretbox).
+    secret: str | None = Field(default=None, max_length=1000)
     enabled: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 

@@ -1,4 +1,7 @@
-"""Webhook channel: build the endpoint's format, sign (backstop format), POST, classify."""
+"""Webhook channel: build the endpoint's format, sign (backstop format), POST, classify.
+
+Errors name the endpoint by id and host only: a URL may carry a token in its path or query.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,13 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from services.notifier import formats
+from services.notifier.egress import GuardedTransport
 from services.notifier.errors import DeliveryError
 from services.notifier.signing import message_id, signed_headers
 from services.notifier.tables import WebhookEndpoint
+from services.notifier.targets import TargetPolicy, TargetRefused
+from shared.logs import quiet_http_clients, redact_urls
+from shared.secretbox import SecretBox, SecretUnreadable
 
 # Worth another try: the receiver is overloaded, restarting, or timed out.
 RETRYABLE_STATUS = {408, 425, 429}
@@ -43,29 +50,52 @@ def classify(status: int, headers: httpx.Headers, now: datetime) -> DeliveryErro
 
 
 def request_for(
-    endpoint: WebhookEndpoint, context: formats.Context, delivery_key: str, now: datetime
+    endpoint: WebhookEndpoint, secret: str | None, context: formats.Context, delivery_key: str,
+    now: datetime,
 ) -> tuple[bytes, dict[str, str]]:
+    """Body and headers; ``secret`` is the endpoint's secret in clear (signing key or
+    PagerDuty routing key)."""
     if endpoint.format == "alertmanager":
         payload = formats.alertmanager(context)
     elif endpoint.format == "pagerduty":
-        payload = formats.pagerduty(context, endpoint.secret or "")
+        payload = formats.pagerduty(context, secret or "")
     else:
         payload = formats.backstop(context)
     body = json.dumps(payload, separators=(",", ":"))
     headers = {"content-type": "application/json", "user-agent": "Backstop-Notifier/1"}
     msg_id = message_id(delivery_key)
-    if endpoint.format == "backstop" and endpoint.secret:
-        headers.update(signed_headers(endpoint.secret, msg_id, body, now))
+    if endpoint.format == "backstop" and secret:
+        headers.update(signed_headers(secret, msg_id, body, now))
     else:
         headers["webhook-id"] = msg_id  # an idempotency key helps every receiver
     return body.encode(), headers
 
 
+def endpoint_name(endpoint: WebhookEndpoint) -> str:
+    """How logs and stored errors name an endpoint: its id and host, never its URL."""
+    try:
+        host = httpx.URL(endpoint.url).host
+    except httpx.InvalidURL:
+        host = "?"
+    return f"webhook {endpoint.id} ({host})"
+
+
+def _failure(endpoint: WebhookEndpoint, exc: Exception) -> str:
+    detail = redact_urls(str(exc)) or type(exc).__name__
+    return f"{endpoint_name(endpoint)}: {type(exc).__name__}: {detail}"
+
+
 class WebhookSender:
-    def __init__(self, timeout: float = 15.0) -> None:
+    def __init__(self, timeout: float = 15.0, *, keys: SecretBox,
+                 policy: TargetPolicy | None = None) -> None:
+        """``policy``: where receivers may be (default: public addresses only)."""
+        quiet_http_clients()  # also when embedded in a process that did not configure logging
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
+        self._keys = keys
+        # Redirects are not followed: a 3xx is the receiver's answer (and could point inward).
         self._client = httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+            timeout=timeout, follow_redirects=False, trust_env=False,
+            transport=GuardedTransport(policy or TargetPolicy(), limits),
         )
 
     async def send(
@@ -73,13 +103,22 @@ class WebhookSender:
     ) -> int:
         """POST the payload; returns the HTTP status, raises :class:`DeliveryError`."""
         now = datetime.now(UTC)
-        body, headers = request_for(endpoint, context, delivery_key, now)
+        try:
+            secret = self._keys.open(endpoint.secret) if endpoint.secret else None
+        except SecretUnreadable as exc:
+            # A key missing from the configuration is fixed by a restart: keep the alert.
+            raise DeliveryError("secret_unreadable", f"{endpoint_name(endpoint)}: {exc}",
+                                retryable=True) from exc
+        body, headers = request_for(endpoint, secret, context, delivery_key, now)
         try:
             response = await self._client.post(endpoint.url, content=body, headers=headers)
+        except TargetRefused as exc:
+            raise DeliveryError("target_refused", f"{endpoint_name(endpoint)}: {exc}",
+                                retryable=False) from exc
         except httpx.TimeoutException as exc:
-            raise DeliveryError("timeout", repr(exc), retryable=True) from exc
+            raise DeliveryError("timeout", _failure(endpoint, exc), retryable=True) from exc
         except httpx.TransportError as exc:
-            raise DeliveryError("connection", repr(exc), retryable=True) from exc
+            raise DeliveryError("connection", _failure(endpoint, exc), retryable=True) from exc
         error = classify(response.status_code, response.headers, now)
         if error is not None:
             raise error

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from shared.natsd import free_port
+from shared.secretbox import new_key
 
 
 @pytest.mark.parametrize("service", ["evaluator", "notifier"])
@@ -22,7 +23,8 @@ def test_service_is_ready_then_stops_on_sigterm(
                    env={**os.environ, "BACKSTOP_DATABASE_URL": sqlite_url}, capture_output=True)
     ops_port = free_port()
     env = {**os.environ, "BACKSTOP_NATS_URL": nats_url, "BACKSTOP_DATABASE_URL": sqlite_url,
-           "BACKSTOP_OPS_PORT": str(ops_port), "BACKSTOP_DATA_DIR": str(tmp_path)}
+           "BACKSTOP_OPS_PORT": str(ops_port), "BACKSTOP_DATA_DIR": str(tmp_path),
+           "BACKSTOP_SECRET_KEYS": new_key()}
     process = subprocess.Popen([sys.executable, "-m", "services.cli", "run", service], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -45,3 +47,17 @@ def test_service_is_ready_then_stops_on_sigterm(
         output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 0, output
     assert "backstop stopped" in output
+
+
+def test_notifier_on_a_shared_database_without_a_key_refuses_to_start(
+    nats_url: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "BACKSTOP_NATS_URL": nats_url, "BACKSTOP_DATABASE_URL": sqlite_url,
+           "BACKSTOP_OPS_PORT": "0", "BACKSTOP_DATA_DIR": str(tmp_path)}
+    env.pop("BACKSTOP_SECRET_KEYS", None)
+    subprocess.run([sys.executable, "-m", "services.cli", "db", "upgrade"], check=True, env=env,
+                   capture_output=True)
+    result = subprocess.run([sys.executable, "-m", "services.cli", "run", "notifier"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "BACKSTOP_SECRET_KEYS is not set" in " ".join(result.stderr.split())

@@ -7,9 +7,12 @@ from standardwebhooks import Webhook
 from typer.testing import CliRunner
 
 from services.cli import app
-from services.notifier.signing import signed_headers
+from services.notifier.signing import new_secret, signed_headers
 from services.notifier.tables import WebhookEndpoint
 from shared.db import Database, utcnow
+from shared.secretbox import new_key
+
+KEY = new_key()
 
 runner = CliRunner()
 
@@ -17,6 +20,7 @@ runner = CliRunner()
 @pytest.fixture
 def env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("BACKSTOP_DATABASE_URL", db_url)
+    monkeypatch.setenv("BACKSTOP_SECRET_KEYS", KEY)
     result = runner.invoke(app, ["accounts", "create", "--reseller", "MSP", "--customer", "Acme",
                                  "--name", "files", "--json"])
     assert result.exit_code == 0, result.output
@@ -42,7 +46,7 @@ def test_add_backstop_prints_a_working_secret(env: str) -> None:
 
 def test_given_secret_is_not_echoed_and_list_remove(env: str) -> None:
     out = json.loads(invoke("webhooks", "add", "--reseller", "MSP", "--url", "https://a.example",
-                            "--format", "alertmanager", "--secret", "whsec_abc", "--json"))
+                            "--format", "backstop", "--secret", new_secret(), "--json"))
     assert out["secret"] is None
     pd = json.loads(invoke("webhooks", "add", "--reseller", "MSP", "--url",
                            "https://events.pagerduty.com/v2/enqueue", "--format", "pagerduty",

@@ -12,9 +12,17 @@ from services.notifier.directory_db import DatabaseDirectory
 from services.notifier.dispatch import Dispatcher, DispatchOptions
 from services.notifier.recipients import Directory
 from services.notifier.service import Notifier, PolicyOptions
+from services.notifier.targets import TargetPolicy
 from services.notifier.webhooks import WebhookSender
 from shared.db import Database
 from shared.events import AlertChanged, Tenant
+from shared.secretbox import SecretBox, new_key
+
+KEY = new_key()
+KEYS = SecretBox([KEY])
+# The test receivers listen on 127.0.0.1: allowed explicitly, as an on-premises one would be.
+LOCAL_NETWORKS = "127.0.0.0/8,::1/128"
+LOCAL = TargetPolicy.parse(LOCAL_NETWORKS)
 
 _seq = itertools.count(1)
 
@@ -60,7 +68,8 @@ def make_notifier(
     clock = clock or Clock()
     options = DispatchOptions(public_url=public_url, schedule=schedule or Schedule(),
                               lease_seconds=lease, concurrency=concurrency)
-    dispatcher = Dispatcher(db, mailer or MemoryMailer(), WebhookSender(timeout=2.0), options,
+    dispatcher = Dispatcher(db, mailer or MemoryMailer(),
+                            WebhookSender(timeout=2.0, keys=KEYS, policy=LOCAL), options,
                             clock=clock)
     return Notifier(db, directory or DatabaseDirectory(db), dispatcher,
                     PolicyOptions(repeat, group_window, inline), clock=clock)

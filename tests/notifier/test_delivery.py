@@ -15,14 +15,22 @@ from services.notifier.tables import DeliveryAttempt, Notification, NotifyTransi
 from shared.db import Database
 from tests.conftest import make_account, tenant_of
 from tests.notifier.conftest import Receiver
-from tests.notifier.support import Clock, MemoryMailer, alert, make_notifier, settle
+from tests.notifier.support import (
+    KEYS,
+    LOCAL,
+    Clock,
+    MemoryMailer,
+    alert,
+    make_notifier,
+    settle,
+)
 
 
 def _hook(db: Database, receiver: Receiver, fmt: str = "backstop", **kw: str) -> str:
     with db.session() as s:
         new = admin.add_webhook(s, reseller="Reseller", customer=None, url=receiver.url, fmt=fmt,
-                                **kw)
-        return new.endpoint.secret or ""
+                                keys=KEYS, targets=LOCAL, **kw)
+        return new.generated_secret or ""
 
 
 def _rows(db: Database) -> list[Notification]:

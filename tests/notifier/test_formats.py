@@ -14,7 +14,7 @@ from services.notifier.signing import new_secret, signed_headers
 from shared.db import Database
 from tests.conftest import make_account, tenant_of
 from tests.notifier.conftest import Receiver
-from tests.notifier.support import alert, make_notifier, settle
+from tests.notifier.support import KEYS, LOCAL, alert, make_notifier, settle
 
 
 def _context(transition: str = "firing", summary: str = "x") -> formats.Context:
@@ -80,8 +80,9 @@ async def test_each_format_reaches_a_real_receiver(fmt: str, sqlite_db: Database
     with sqlite_db.session() as s:
         new = admin.add_webhook(s, reseller="Reseller", customer="Customer",
                                 url=webhook_receiver.url, fmt=fmt,
-                                secret="ROUTINGKEY" if fmt == "pagerduty" else None)
-        secret = new.endpoint.secret
+                                secret="ROUTINGKEY" if fmt == "pagerduty" else None,
+                                keys=KEYS, targets=LOCAL)
+        secret = new.generated_secret
     notifier = make_notifier(sqlite_db)
     fired = alert(tenant_of(issued))
     await notifier.handle(fired)

@@ -10,7 +10,7 @@ from services.notifier import admin, silences
 from shared.db import Database
 from tests.conftest import make_account, tenant_of
 from tests.notifier.conftest import Receiver
-from tests.notifier.support import Clock, alert, make_notifier, settle
+from tests.notifier.support import KEYS, LOCAL, Clock, alert, make_notifier, settle
 
 
 def value(name: str, **labels: str) -> float:
@@ -23,7 +23,7 @@ async def test_counters_move(sqlite_db: Database, webhook_receiver: Receiver):
     clock = Clock()
     with sqlite_db.session() as s:
         admin.add_webhook(s, reseller="Reseller", customer="Customer", url=webhook_receiver.url,
-                          fmt="backstop")
+                          fmt="backstop", keys=KEYS, targets=LOCAL)
         silences.add(s, reseller_id=silenced.reseller.id, customer_id=silenced.customer.id,
                      starts_at=clock.now, ends_at=clock.now + timedelta(hours=1))
     before = {

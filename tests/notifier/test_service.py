@@ -16,7 +16,7 @@ from shared.db import Database
 from shared.runtime import Runtime
 from tests.conftest import eventually, make_account, tenant_of
 from tests.notifier.conftest import Receiver
-from tests.notifier.support import alert
+from tests.notifier.support import KEY, KEYS, LOCAL, LOCAL_NETWORKS, alert
 
 
 async def test_two_replicas_with_redelivery_notify_once(
@@ -25,9 +25,10 @@ async def test_two_replicas_with_redelivery_notify_once(
     issued = make_account(sqlite_db, contacts=["ops@example.com"])
     with sqlite_db.session() as s:
         admin.add_webhook(s, reseller="Reseller", customer=None, url=webhook_receiver.url,
-                          fmt="alertmanager")
+                          fmt="alertmanager", keys=KEYS, targets=LOCAL)
     settings = NotifierSettings(outbox_dir=tmp_path / "outbox", nats_url=nats_url,
-                                database_url=sqlite_db.url)
+                                database_url=sqlite_db.url, secret_keys=KEY,
+                                webhook_allow_networks=LOCAL_NETWORKS)
     replicas = []
     for _ in range(2):
         replica_bus = Bus(nats_url)
