@@ -15,8 +15,8 @@ from sqlmodel import Session
 
 from services.notifier import delivery
 from services.notifier.backoff import Schedule
-from services.notifier.emails import Brand, Item, TenantNames, render_digest
-from services.notifier.errors import DeliveryError, Outcome, outcome_of
+from services.notifier.emails import Brand, Item, TenantNames, build
+from services.notifier.errors import DeliveryError, Outcome, UnbuildableMessage, outcome_of
 from services.notifier.formats import Context
 from services.notifier.mail import Mailer
 from services.notifier.metrics import DEAD, FAILED, LATENCY, QUEUE_DEPTH, SENT
@@ -240,9 +240,8 @@ class Dispatcher:
                                 retryable=False)
         if first.channel == "email":
             assert unit.brand is not None
-            items = [Item(a, r.transition, unit.names, self._link(a))
-                     for r in unit.rows for a in [AlertChanged.model_validate(r.alert)]]
-            await self._mailer.send(render_digest(items, first.target, unit.brand, first.key))
+            await self._mailer.send(build(self._items(unit.rows, unit.names), first.target,
+                                          unit.brand, first.key))
             return None
         endpoint = unit.endpoint
         if endpoint is None or not endpoint.enabled:
@@ -252,6 +251,14 @@ class Dispatcher:
         context = Context(alert, first.transition, unit.ids, unit.names, self._link(alert),
                           endpoint.id)
         return await self._webhooks.send(endpoint, context, first.key)
+
+    def _items(self, rows: list[Notification], names: TenantNames) -> list[Item]:
+        try:
+            alerts = [AlertChanged.model_validate(r.alert) for r in rows]
+        except ValueError as exc:  # a stored alert this version cannot read: nor can a retry
+            raise UnbuildableMessage(f"cannot be built: {exc}") from exc
+        return [Item(a, r.transition, names, self._link(a))
+                for r, a in zip(rows, alerts, strict=True)]
 
     def _count(self, row: Notification, outcome: Outcome, status: str, now: datetime) -> None:
         if status == "sent":
