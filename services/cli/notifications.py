@@ -61,6 +61,7 @@ def contacts(
     try:
         with database().session() as session:
             if account:
+                admin.check_addresses(email)
                 row = session.get(Account, account)
                 if row is None:
                     raise admin.ConfigError(f"no account {account!r}")

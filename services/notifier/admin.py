@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from sqlmodel import Session, col, or_, select
 
 from services.notifier.formats import FORMATS
+from services.notifier.headers import address
 from services.notifier.signing import new_secret
 from services.notifier.tables import (
     AlertNotifyState,
@@ -91,7 +92,18 @@ def remove_webhook(session: Session, endpoint_id: str) -> None:
     session.add(row)
 
 
+def check_addresses(emails: list[str]) -> None:
+    """Refuse what could not be mailed (it would only be dead-lettered later)."""
+    for email in emails:
+        try:
+            address(email)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+
+
 def set_brand(session: Session, reseller: str, **values: str | None) -> BrandRow:
+    if values.get("sender"):
+        check_addresses([values["sender"] or ""])
     res = find_reseller(session, reseller)
     row = session.get(BrandRow, res.id) or BrandRow(reseller_id=res.id)
     for name, value in values.items():
@@ -116,11 +128,10 @@ def _settings(session: Session, reseller: str, customer: str | None) -> NotifySe
 
 def set_contacts(session: Session, reseller: str, customer: str | None,
                  emails: list[str]) -> NotifySettings:
-    for email in emails:
-        if "@" not in email:
-            raise ConfigError(f"not an e-mail address: {email!r}")
+    emails = [e.strip() for e in emails]
+    check_addresses(emails)
     row = _settings(session, reseller, customer)
-    row.contacts = sorted({e.strip() for e in emails})
+    row.contacts = sorted(set(emails))
     session.add(row)
     return row
 

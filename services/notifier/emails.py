@@ -4,9 +4,8 @@ Templates are looked up most specific first — ``<kind>.<transition>``, ``<tran
 ``alert`` — so one kind's firing mail can say more without copying every template. Each
 reseller's brand (name, logo, sender, footer) makes MSPs send under their own name.
 
-Header values built from data go through :func:`header_text` (client text can hold line breaks
-and control characters); addresses are parsed, never cleaned up (a cleaned-up address could be
-someone else's). :func:`build` turns any failure into :class:`UnbuildableMessage`: the same data
+Header values built from data go through :mod:`headers` (client text can hold line breaks and
+control characters). :func:`build` turns any failure into :class:`UnbuildableMessage`: the same data
 fails the same way on every retry.
 """
 
@@ -15,14 +14,13 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from services.notifier.errors import UnbuildableMessage
-from services.notifier.headers import header_text
+from services.notifier.headers import address, header_text
 from shared.events import AlertChanged
 
 _env = Environment(
@@ -94,8 +92,8 @@ def _context(item: Item, brand: Brand) -> dict[str, object]:
 def _message(subject: str, to: str, brand: Brand, key: str) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = header_text(subject)
-    message["From"] = Address(display_name=header_text(brand.name), addr_spec=brand.sender)
-    message["To"] = Address(addr_spec=to)
+    message["From"] = address(brand.sender, brand.name)
+    message["To"] = address(to)
     message["Date"] = formatdate(localtime=False)
     # Deterministic per delivery: a resend is recognisable as the same message.
     message["Message-ID"] = f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@backstop>"

@@ -74,3 +74,11 @@ def test_dead_letters_listed_and_replayed(env: dict[str, str]) -> None:
     assert invoke("notifications", "list", "--dead", "--json") == ""
     assert invoke("notifications", "attempts", str(row["id"]), "--json") == ""
     db.dispose()
+
+
+@pytest.mark.parametrize("target", [["--reseller", "MSP"], ["--account", "ACCOUNT"]])
+def test_contacts_refuse_what_cannot_be_mailed(env: dict[str, str], target: list[str]) -> None:
+    args = [env["account_id"] if a == "ACCOUNT" else a for a in target]
+    for bad in ("noc@msp.example\nBcc: all@example.com", "noc", "NOC <noc@msp.example>"):
+        result = runner.invoke(app, ["notifications", "contacts", *args, "--email", bad])
+        assert result.exit_code == 2 and "not an e-mail address" in result.output, result.output

@@ -377,3 +377,9 @@ async def test_smtp_authentication_failure_is_retried(sqlite_db: Database) -> No
         assert row.last_error is not None and "535" in row.last_error
     finally:
         controller.stop()
+
+
+def test_a_brand_sender_that_is_not_an_address_is_refused(sqlite_db: Database) -> None:
+    make_account(sqlite_db)
+    with sqlite_db.session() as s, pytest.raises(admin.ConfigError, match="not an e-mail"):
+        admin.set_brand(s, "Reseller", sender="alerts@acme.example\r\nBcc: all@example.com")

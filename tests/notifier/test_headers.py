@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.notifier.headers import header_text
+from services.notifier.headers import address, header_text
 
 
 @pytest.mark.parametrize("breaking", [
@@ -29,3 +29,23 @@ def test_long_text_is_cut_with_an_ellipsis() -> None:
 
 def test_header_injection_stays_in_the_value() -> None:
     assert header_text("ok\r\nBcc: all@example.com") == "ok Bcc: all@example.com"
+
+
+@pytest.mark.parametrize("value", ["ops@example.com", "a.b+tag@sub.example.org",
+                                   "backstop@localhost"])
+def test_plain_addresses_are_accepted(value: str) -> None:
+    assert address(value).addr_spec == value
+
+
+@pytest.mark.parametrize("value", [
+    "", "ops", "@example.com", "ops@", "a@b@c", "ops@example.com\nBcc: all@example.com",
+    "ops@example.com\r", "o\x00ps@example.com", "a@b.example, c@d.example",
+    "Ops <ops@example.com>", "ops @example.com",
+])
+def test_anything_else_is_not_an_address(value: str) -> None:
+    with pytest.raises(ValueError, match="not an e-mail address"):
+        address(value)
+
+
+def test_the_display_name_is_made_one_line() -> None:
+    assert str(address("alerts@acme.example", "Acme\r\nIT")) == "Acme IT <alerts@acme.example>"
