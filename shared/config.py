@@ -164,6 +164,11 @@ class NotifierSettings(BaseServiceSettings):
     lease_seconds: float = Field(
         120.0, description="A delivery claimed by a replica that died is retried after this."
     )
+    notifier_replica_id: str = Field(
+        "", description="This notifier's name, stable across restarts: a restarted replica "
+        "takes back its unfinished deliveries at once instead of after the lease. Empty: the "
+        "host name. Two running replicas must never share one."
+    )
 
     def outbox(self) -> Path:
         return self.outbox_dir or self.data_dir / "outbox"

@@ -171,19 +171,38 @@ async def eventually(check, timeout: float = 10.0, interval: float = 0.05):  # t
 class SmtpSink:
     """A real SMTP server (aiosmtpd) that keeps what it receives.
 
-    ``reject_with`` makes it answer every DATA with that status line (e.g. ``"451 try later"``).
+    ``reject_with`` makes it answer every DATA with that status line (e.g. ``"451 try later"``),
+    ``refuse_rcpt_with`` every RCPT TO (e.g. ``"450 greylisted"``). ``hold`` keeps every DATA
+    waiting that many seconds (deliveries in flight; ``held`` counts them) and then defers it.
+    ``raw`` keeps the bytes as they came over the wire.
     """
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []
         self.reject_with: str | None = None
+        self.refuse_rcpt_with: str | None = None
+        self.hold = 0.0
+        self.held = 0
+
+    async def handle_RCPT(self, server: object, session: object, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if self.refuse_rcpt_with:
+            return self.refuse_rcpt_with
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        if self.hold:
+            self.held += 1
+            await asyncio.sleep(self.hold)
+            return "451 4.3.0 held"
         if self.reject_with:
             return self.reject_with
         content = envelope.content if isinstance(envelope.content, bytes) else b""
         message = BytesParser(policy=policy.default).parsebytes(content)
         assert isinstance(message, EmailMessage)
+        self.raw.append(content)
         self.messages.append(message)
         return "250 OK"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,3 +96,17 @@ async def test_retried_upload_alerts_once(system: System) -> None:
     await eventually(lambda: len(system.outbox_messages()) == 2, timeout=15)
     await asyncio.sleep(1.0)  # a duplicate would arrive within this time
     assert len(system.outbox_messages()) == 2
+
+
+async def test_a_line_feed_in_the_run_message_still_mails_a_clean_subject(system: System) -> None:
+    answer = await post_run(system, job="nightly", status="failure",
+                            message="disk\nfull\r\n\x1b[31mERROR\u2028see log")
+    assert answer.status_code == 202, answer.text
+    firing = await eventually(
+        lambda: (m := system.outbox_messages()) and len(m) >= 2 and m, timeout=15
+    )
+    subject = re.sub(r"\r?\n[ \t]", " ", str(firing[0]["Subject"]))  # undo the folding
+    assert subject.startswith("[PROBLEM] Backup job nightly failed: disk full [31mERROR see log")
+    assert subject.isprintable()
+    text = firing[0].get_payload()[0].get_payload(decode=True).decode()
+    assert "disk\nfull" in text  # the body keeps the client's lines

@@ -117,3 +117,32 @@ def test_email_survives_sigkill_and_is_sent_exactly_once(embedded: Embedded, smt
     subjects = sorted(str(m["Subject"]) for m in sink.messages)
     assert len(subjects) == 2, subjects
     assert "one" in subjects[0] and "two" in subjects[1]
+
+
+@pytest.mark.slow
+def test_emails_in_flight_at_a_kill_go_out_at_once_after_a_restart(embedded: Embedded,
+                                                                   smtp_server) -> None:  # type: ignore[no-untyped-def]
+    """The restarted notifier has the same name (the host name): it takes back the deliveries
+    its killed run had leased, rather than waiting out the 120 s lease."""
+    _, sink = smtp_server
+    sink.hold = 300.0  # the SMTP server keeps both e-mails in DATA: in flight, leased
+    account = json.loads(embedded.cli(
+        "accounts", "create", "--reseller", "R", "--customer", "C", "--name", "a",
+        "--email", "ops@example.com", "--json",
+    ))
+    headers = {"Authorization": f"Bearer {account['token']}"}
+    embedded.start()
+    url = f"http://127.0.0.1:{embedded.port}/v1/runs"
+    for job in ("one", "two"):
+        assert httpx.post(url, json={"job": job, "status": "failure"}, headers=headers
+                          ).status_code == 202
+    wait_for(lambda: sink.held >= 2)
+    embedded.kill()
+
+    sink.hold = 0.0
+    started = time.monotonic()
+    embedded.start()
+    wait_for(lambda: len(sink.messages) >= 2, timeout=20)  # the lease is 120 s
+    assert time.monotonic() - started < 20
+    subjects = sorted(str(m["Subject"]) for m in sink.messages)
+    assert "one" in subjects[0] and "two" in subjects[1]

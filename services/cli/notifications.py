@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import typer
-from sqlmodel import col, select
 
 from services.cli.accounts import database
+from services.cli.output import emit_lines, emit_page
 from services.notifier import admin, delivery, silences
-from services.notifier.tables import NotifyTransition
 from shared.db import utcnow
 from shared.tenancy import Account
 
@@ -41,13 +39,31 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
-    for row in rows:
-        if as_json:
-            typer.echo(json.dumps(row, default=str))
-        else:
-            typer.echo("  ".join(str(row.get(c) if row.get(c) is not None else "-")
-                                 for c in columns))
+def parse_since(text: str, now: datetime) -> datetime:
+    """``24h``, ``30m``, ``7d`` (that long ago) or an ISO 8601 time (UTC unless it says)."""
+    try:
+        return now - timedelta(seconds=parse_duration(text))
+    except typer.BadParameter:
+        pass
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"not a time: {text!r} (e.g. 24h, 7d, 2026-11-23T02:00:00Z)") from exc
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], name: str) -> str | None:
+    if value is not None and value not in allowed:
+        raise typer.BadParameter(f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
+LIMIT = typer.Option(50, min=1, max=10_000, help="Rows per page.")
+OFFSET = typer.Option(0, min=0, help="Rows to skip (the footer says what comes next).")
+KIND = typer.Option(None, help="Alert kind (failed_run, missed_run, quota, …).")
+SINCE = typer.Option(None, help="Created since: 24h, 7d, or an ISO time.")
+JSON_PAGE = typer.Option(False, "--json", help="Print {total, offset, limit, items}.")
 
 
 @app.command()
@@ -61,6 +77,7 @@ def contacts(
     try:
         with database().session() as session:
             if account:
+                admin.check_addresses(email)
                 row = session.get(Account, account)
                 if row is None:
                     raise admin.ConfigError(f"no account {account!r}")
@@ -95,33 +112,89 @@ def repeat(
 @app.command()
 def status(
     fingerprint: str = typer.Argument(None, help="Alert fingerprint (a prefix will do)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    state: str | None = typer.Option(None, help="firing or resolved."),
+    kind: str = KIND,
+    limit: int = LIMIT,
+    offset: int = OFFSET,
+    as_json: bool = JSON_PAGE,
 ) -> None:
-    """Per alert: state, when it was last notified, how many notifications went out."""
+    """Per alert: state, when it was last notified, how many notifications went out, how many
+    are dead letters."""
     with database().session() as session:
-        rows = admin.alert_status(session, fingerprint)
-    _emit([{"fingerprint": r.fingerprint, "kind": r.kind, "account_id": r.account_id,
-            "job": r.job, "state": r.state, "last_notified_at": _iso(r.last_notified_at),
-            "notification_count": r.notification_count, "reminders_sent": r.reminders_sent,
-            "next_reminder_at": _iso(r.next_reminder_at)} for r in rows],
-          as_json, ["fingerprint", "kind", "state", "last_notified_at", "notification_count"])
+        page = admin.alert_status(session, fingerprint,
+                                  state=_choice(state, admin.ALERT_STATES, "--state"),
+                                  kind=kind, limit=limit, offset=offset)
+    emit_page([{"fingerprint": r.state.fingerprint, "kind": r.state.kind,
+                "account_id": r.state.account_id, "job": r.state.job, "state": r.state.state,
+                "last_notified_at": _iso(r.state.last_notified_at),
+                "notification_count": r.state.notification_count, "dead": r.dead,
+                "reminders_sent": r.state.reminders_sent,
+                "next_reminder_at": _iso(r.state.next_reminder_at)} for r in page.items],
+              ["fingerprint", "kind", "state", "job", "last_notified_at", "notification_count",
+               "dead"], total=page.total, offset=offset, limit=limit, as_json=as_json)
 
 
 @app.command("list")
 def list_notifications(
-    status_: str = typer.Option(None, "--status", help="pending, sent or dead."),
+    status_: str = typer.Option(None, "--status", "--state", help="pending, sent or dead."),
     dead: bool = typer.Option(False, "--dead", help="Only dead letters (= --status dead)."),
-    limit: int = typer.Option(100, help="At most this many, newest first."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    kind: str = KIND,
+    channel: str = typer.Option(None, help="email or webhook."),
+    since: str = SINCE,
+    limit: int = LIMIT,
+    offset: int = OFFSET,
+    as_json: bool = JSON_PAGE,
 ) -> None:
-    """The notification log (and delivery queue)."""
+    """The notification log (and delivery queue), newest first, a page at a time."""
+    filters = admin.Filters(
+        status="dead" if dead else _choice(status_, admin.NOTIFICATION_STATUSES, "--status"),
+        kind=kind, channel=_choice(channel, ("email", "webhook"), "--channel"),
+        since=parse_since(since, utcnow()) if since else None)
     with database().session() as session:
-        rows = admin.notifications(session, "dead" if dead else status_, limit)
-    _emit([{"id": r.id, "status": r.status, "channel": r.channel, "target": r.target,
-            "transition": r.transition, "fingerprint": r.fingerprint, "attempts": r.attempts,
-            "created_at": _iso(r.created_at), "sent_at": _iso(r.sent_at),
-            "dead_at": _iso(r.dead_at), "last_error": r.last_error} for r in rows],
-          as_json, ["id", "status", "channel", "target", "transition", "attempts", "last_error"])
+        page = admin.notifications(session, filters, limit, offset)
+    emit_page([{"id": r.id, "status": r.status, "channel": r.channel, "target": r.target,
+                "kind": r.alert.get("kind"), "transition": r.transition,
+                "fingerprint": r.fingerprint, "attempts": r.attempts,
+                "created_at": _iso(r.created_at), "sent_at": _iso(r.sent_at),
+                "dead_at": _iso(r.dead_at), "last_error": r.last_error} for r in page.items],
+              ["id", "status", "channel", "target", "kind", "transition", "attempts",
+               "created_at", "last_error"],
+              total=page.total, offset=offset, limit=limit, as_json=as_json)
+
+
+@app.command()
+def count(
+    kind: str = KIND,
+    channel: str = typer.Option(None, help="email or webhook (notifications)."),
+    since: str = typer.Option(None, help="Notifications created since: 24h, 7d, or an ISO "
+                              "time."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """How many alerts (by state and kind) and notifications (by status, channel and kind)."""
+    filters = admin.Filters(kind=kind, channel=_choice(channel, ("email", "webhook"),
+                                                        "--channel"),
+                            since=parse_since(since, utcnow()) if since else None)
+    with database().session() as session:
+        counts = admin.counts(session, filters)
+    alerts = [{"state": s, "kind": k, "count": n} for s, k, n in counts.alerts]
+    notes = [{"status": s, "channel": c, "kind": k, "count": n}
+             for s, c, k, n in counts.notifications]
+    totals = {"alerts": sum(n for *_, n in counts.alerts),
+              "notifications": sum(n for *_, n in counts.notifications)}
+    if as_json:
+        typer.echo(json.dumps({
+            "alerts": {"total": totals["alerts"], "groups": alerts},
+            "notifications": {"total": totals["notifications"], "groups": notes},
+        }))
+        return
+    for name, rows, columns in (("alerts", alerts, ["state", "kind", "count"]),
+                                ("notifications", notes,
+                                 ["status", "channel", "kind", "count"])):
+        if name == "notifications":
+            typer.echo("")
+        typer.echo(name)
+        total = {c: "" for c in columns} | {columns[0]: "total", "count": totals[name]}
+        emit_lines([*rows, total], columns, False)
 
 
 @app.command()
@@ -132,9 +205,10 @@ def attempts(
     """Every delivery attempt of one notification."""
     with database().session() as session:
         rows = admin.attempts(session, notification_id)
-    _emit([{"at": _iso(a.at), "status": a.status, "channel": a.channel, "target": a.target,
-            "http_status": a.http_status, "duration_ms": a.duration_ms, "error": a.error}
-           for a in rows], as_json, ["at", "status", "channel", "target", "http_status", "error"])
+    emit_lines([{"at": _iso(a.at), "status": a.status, "channel": a.channel, "target": a.target,
+                 "http_status": a.http_status, "duration_ms": a.duration_ms, "error": a.error}
+                for a in rows], ["at", "status", "channel", "target", "http_status", "error"],
+               as_json)
 
 
 @app.command()
@@ -149,19 +223,18 @@ def replay(
 
 @app.command()
 def suppressed(
-    limit: int = typer.Option(100, help="At most this many, newest first."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    limit: int = LIMIT,
+    offset: int = OFFSET,
+    as_json: bool = JSON_PAGE,
 ) -> None:
-    """Transitions not notified, with the reason (silenced, inhibited, …)."""
+    """Transitions not notified, with the reason (silenced, inhibited, …), newest first."""
     with database().session() as session:
-        rows = session.exec(
-            select(NotifyTransition).where(col(NotifyTransition.suppressed_reason).is_not(None))
-            .order_by(col(NotifyTransition.id).desc()).limit(limit)
-        ).all()
-    _emit([{"key": r.key, "kind": r.alert.get("kind"), "transition": r.transition,
-            "account_id": r.account_id, "reason": r.suppressed_reason,
-            "at": _iso(r.planned_at)} for r in rows],
-          as_json, ["at", "reason", "kind", "transition", "account_id", "key"])
+        page = admin.suppressed(session, limit, offset)
+    emit_page([{"key": r.key, "kind": r.alert.get("kind"), "transition": r.transition,
+                "account_id": r.account_id, "reason": r.suppressed_reason,
+                "at": _iso(r.planned_at)} for r in page.items],
+              ["at", "reason", "kind", "transition", "account_id", "key"],
+              total=page.total, offset=offset, limit=limit, as_json=as_json)
 
 
 @silence_app.command("add")
@@ -194,10 +267,10 @@ def silence_list(
     """Active (and with --expired, past) silences."""
     with database().session() as session:
         rows = silences.listing(session, include_expired=expired, at=utcnow())
-    _emit([{"id": s.id, "reseller_id": s.reseller_id, "customer_id": s.customer_id,
-            "account_id": s.account_id, "starts_at": _iso(s.starts_at),
-            "ends_at": _iso(s.ends_at), "reason": s.reason} for s in rows],
-          as_json, ["id", "reseller_id", "customer_id", "account_id", "ends_at", "reason"])
+    emit_lines([{"id": s.id, "reseller_id": s.reseller_id, "customer_id": s.customer_id,
+                 "account_id": s.account_id, "starts_at": _iso(s.starts_at),
+                 "ends_at": _iso(s.ends_at), "reason": s.reason} for s in rows],
+               ["id", "reseller_id", "customer_id", "account_id", "ends_at", "reason"], as_json)
 
 
 @silence_app.command("remove")

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
+from sqlalchemy import func
 from sqlmodel import Session, col, or_, select
 
 from services.notifier.formats import FORMATS
+from services.notifier.headers import address
 from services.notifier.signing import WeakSecret, check_secret, new_secret
 from services.notifier.tables import (
     AlertNotifyState,
@@ -19,6 +23,7 @@ from services.notifier.tables import (
     DeliveryAttempt,
     Notification,
     NotifySettings,
+    NotifyTransition,
     WebhookEndpoint,
 )
 from services.notifier.targets import TargetPolicy, TargetRefused, check_url
@@ -125,7 +130,18 @@ def remove_webhook(session: Session, endpoint_id: str) -> None:
     session.add(row)
 
 
+def check_addresses(emails: list[str]) -> None:
+    """Refuse what could not be mailed (it would only be dead-lettered later)."""
+    for email in emails:
+        try:
+            address(email)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+
+
 def set_brand(session: Session, reseller: str, **values: str | None) -> BrandRow:
+    if values.get("sender"):
+        check_addresses([values["sender"] or ""])
     res = find_reseller(session, reseller)
     row = session.get(BrandRow, res.id) or BrandRow(reseller_id=res.id)
     for name, value in values.items():
@@ -150,11 +166,10 @@ def _settings(session: Session, reseller: str, customer: str | None) -> NotifySe
 
 def set_contacts(session: Session, reseller: str, customer: str | None,
                  emails: list[str]) -> NotifySettings:
-    for email in emails:
-        if "@" not in email:
-            raise ConfigError(f"not an e-mail address: {email!r}")
+    emails = [e.strip() for e in emails]
+    check_addresses(emails)
     row = _settings(session, reseller, customer)
-    row.contacts = sorted({e.strip() for e in emails})
+    row.contacts = sorted(set(emails))
     session.add(row)
     return row
 
@@ -171,19 +186,120 @@ def list_settings(session: Session) -> list[NotifySettings]:
     return list(session.exec(select(NotifySettings)).all())
 
 
-def alert_status(session: Session, fingerprint: str | None = None) -> list[AlertNotifyState]:
-    query = select(AlertNotifyState).order_by(col(AlertNotifyState.last_notified_at).desc())
+T = TypeVar("T")
+
+NOTIFICATION_STATUSES = ("pending", "sent", "dead")
+ALERT_STATES = ("firing", "resolved")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """``items`` from ``offset`` on, out of ``total`` matching."""
+
+    items: list[T]
+    total: int
+    offset: int
+
+
+def _page(session: Session, query: Any, limit: int, offset: int) -> Page[Any]:
+    total = session.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()
+    return Page(list(session.exec(query.limit(limit).offset(offset)).all()), int(total), offset)
+
+
+def _kind() -> Any:
+    """The alert kind of a notification (kept in its alert JSON; SQLite and PostgreSQL)."""
+    return Notification.__table__.c.alert["kind"].as_string()  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What operators narrow the log by; ``None`` = any."""
+
+    status: str | None = None
+    kind: str | None = None
+    channel: str | None = None
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    state: AlertNotifyState
+    dead: int  # its dead-lettered notifications
+
+
+def alert_status(session: Session, fingerprint: str | None = None, *, state: str | None = None,
+                 kind: str | None = None, limit: int = 50, offset: int = 0) -> Page[AlertRow]:
+    dead = (select(Notification.fingerprint, func.count().label("dead"))
+            .where(Notification.status == "dead").group_by(col(Notification.fingerprint))
+            .subquery())
+    query = (select(AlertNotifyState, func.coalesce(dead.c.dead, 0))
+             .join(dead, dead.c.fingerprint == AlertNotifyState.fingerprint, isouter=True)
+             .order_by(col(AlertNotifyState.last_notified_at).desc().nulls_last(),
+                       col(AlertNotifyState.fingerprint)))
     if fingerprint:
         query = query.where(col(AlertNotifyState.fingerprint).startswith(fingerprint))
-    return list(session.exec(query).all())
+    if state:
+        query = query.where(AlertNotifyState.state == state)
+    if kind:
+        query = query.where(AlertNotifyState.kind == kind)
+    page = _page(session, query, limit, offset)
+    return Page([AlertRow(state, int(count)) for state, count in page.items], page.total, offset)
 
 
-def notifications(session: Session, status: str | None = None,
-                  limit: int = 100) -> list[Notification]:
-    query = select(Notification).order_by(col(Notification.id).desc()).limit(limit)
-    if status:
-        query = query.where(Notification.status == status)
-    return list(session.exec(query).all())
+def _notification_filters(query: Any, filters: Filters) -> Any:
+    if filters.status:
+        query = query.where(Notification.status == filters.status)
+    if filters.kind:
+        query = query.where(_kind() == filters.kind)
+    if filters.channel:
+        query = query.where(Notification.channel == filters.channel)
+    if filters.since:
+        query = query.where(col(Notification.created_at) >= filters.since)
+    return query
+
+
+def notifications(session: Session, filters: Filters = Filters(), limit: int = 50,
+                  offset: int = 0) -> Page[Notification]:
+    """The notification log, newest first."""
+    query = select(Notification).order_by(col(Notification.id).desc())
+    return _page(session, _notification_filters(query, filters), limit, offset)
+
+
+def suppressed(session: Session, limit: int = 50, offset: int = 0) -> Page[NotifyTransition]:
+    """Transitions not notified, newest first."""
+    query = (select(NotifyTransition)
+             .where(col(NotifyTransition.suppressed_reason).is_not(None))
+             .order_by(col(NotifyTransition.id).desc()))
+    return _page(session, query, limit, offset)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many, grouped: ``(state, kind, count)`` per alert group, ``(status, channel, kind,
+    count)`` per notification group."""
+
+    alerts: list[tuple[str, str, int]]
+    notifications: list[tuple[str, str, str, int]]
+
+
+def counts(session: Session, filters: Filters = Filters()) -> Counts:
+    """Alerts by state and kind (``kind`` narrows them), notifications by status, channel and
+    kind (every filter narrows them)."""
+    alerts = (select(AlertNotifyState.state, AlertNotifyState.kind, func.count())
+              .group_by(col(AlertNotifyState.state), col(AlertNotifyState.kind))
+              .order_by(col(AlertNotifyState.state), col(AlertNotifyState.kind)))
+    if filters.kind:
+        alerts = alerts.where(AlertNotifyState.kind == filters.kind)
+    kind = _kind()
+    notes = _notification_filters(
+        select(Notification.status, Notification.channel, kind, func.count())
+        .group_by(col(Notification.status), col(Notification.channel), kind)
+        .order_by(col(Notification.status), col(Notification.channel), kind), filters)
+    return Counts(
+        [(state, kind_, int(n)) for state, kind_, n in session.exec(alerts).all()],
+        [(status, channel, k or "-", int(n))
+         for status, channel, k, n in session.execute(notes).all()],
+    )
 
 
 def attempts(session: Session, notification_id: int) -> list[DeliveryAttempt]:

@@ -1,15 +1,19 @@
 """The delivery queue's data side: claim due notifications under a lease, record outcomes.
 
 A lease (owner + expiry) makes exactly one replica deliver a row at a time; a replica killed
-mid-delivery leaves a lease that expires, and the row is delivered on the next pass (restart or
-another replica). Delivery is therefore at-least-once; the ``webhook-id`` / Message-ID stay the
-same on every retry so receivers can drop the rare duplicate.
+mid-delivery leaves a lease that expires, and another replica delivers the row then. The same
+replica restarting (it keeps its name, see :class:`Replica`) takes its rows back at once.
+Delivery is therefore at-least-once; the ``webhook-id`` / Message-ID stay the same on every
+retry so receivers can drop the rare duplicate.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, update
@@ -20,8 +24,42 @@ from services.notifier.errors import Outcome
 from services.notifier.tables import AlertNotifyState, DeliveryAttempt, Notification
 
 
-def claim(session: Session, now: datetime, lease: float, limit: int) -> list[list[Notification]]:
-    """Lease due rows (with their whole e-mail group); returns units to deliver together."""
+@dataclass
+class Replica:
+    """Lease owners of one notifier process: 16 hex digits naming the replica, 8 for this run
+    of it, 8 numbering its leases (the column holds 32). A stable replica name lets a restarted
+    replica find the leases its previous run left (:func:`reclaim`); no name, no reclaim."""
+
+    name: str = ""
+    prefix: str = field(init=False)
+    run: str = field(init=False)
+    _numbers: itertools.count[int] = field(init=False, default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        named = hashlib.sha256(self.name.encode()).hexdigest() if self.name else uuid.uuid4().hex
+        self.prefix, self.run = named[:16], uuid.uuid4().hex[:8]
+
+    def owner(self) -> str:
+        """A lease owner no other lease of this process has (claims select rows by it)."""
+        return f"{self.prefix}{self.run}{next(self._numbers) % 16**8:08x}"
+
+
+def reclaim(session: Session, replica: Replica) -> int:
+    """Free the rows an earlier run of this replica leased and never finished (it crashed):
+    they are due again now, not when the lease expires."""
+    query = (update(Notification)
+             .where(col(Notification.status) == "pending",
+                    col(Notification.lease_owner).startswith(replica.prefix, autoescape=True),
+                    ~col(Notification.lease_owner).startswith(replica.prefix + replica.run,
+                                                              autoescape=True))
+             .values(lease_owner=None, lease_until=None))
+    return int(session.execute(query).rowcount)  # type: ignore[attr-defined]
+
+
+def claim(session: Session, now: datetime, lease: float, limit: int,
+          owner: str | None = None) -> list[list[Notification]]:
+    """Lease due rows (with their whole e-mail group) to ``owner`` (unique per call); returns
+    units to deliver together."""
     free = or_(col(Notification.lease_until).is_(None), col(Notification.lease_until) < now)
     due = session.exec(
         select(Notification.id, Notification.group_key)
@@ -36,7 +74,7 @@ def claim(session: Session, now: datetime, lease: float, limit: int) -> list[lis
         ids |= set(session.exec(select(Notification.id).where(
             Notification.status == "pending", col(Notification.group_key).in_(groups), free
         )).all())
-    owner = uuid.uuid4().hex
+    owner = owner or uuid.uuid4().hex
     session.execute(
         update(Notification)
         .where(col(Notification.id).in_(ids), col(Notification.status) == "pending", free)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,8 +14,8 @@ from sqlmodel import Session
 
 from services.notifier import delivery
 from services.notifier.backoff import Schedule
-from services.notifier.emails import Brand, Item, TenantNames, render_digest
-from services.notifier.errors import DeliveryError, Outcome, outcome_of
+from services.notifier.emails import Brand, Item, TenantNames, build
+from services.notifier.errors import DeliveryError, Outcome, UnbuildableMessage, outcome_of
 from services.notifier.formats import Context
 from services.notifier.mail import Mailer
 from services.notifier.metrics import DEAD, FAILED, LATENCY, QUEUE_DEPTH, SENT
@@ -41,6 +40,8 @@ class DispatchOptions:
     concurrency: int = 32
     batch: int = 100
     config_ttl: float = 5.0  # tenant names, brands, endpoints are re-read this often
+    # Stable across restarts (BACKSTOP_NOTIFIER_REPLICA_ID); empty: leases are never reclaimed.
+    replica_id: str = ""
 
 
 @dataclass
@@ -82,7 +83,8 @@ class Dispatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._outcomes: list[_Pending] = []
         self._recorder: asyncio.Task[None] | None = None
-        self._owner = uuid.uuid4().hex  # this replica's lease owner for adopted rows
+        self.replica = delivery.Replica(self.options.replica_id)
+        self._owner = self.replica.owner()  # the lease owner of rows the planner hands over
         ttl = self.options.config_ttl
         self._tenants: TtlCache[str, tuple[TenantNames, TenantNames] | None] = TtlCache(ttl)
         self._brands: TtlCache[str, Brand] = TtlCache(ttl)
@@ -94,6 +96,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
         """Keep up to ``concurrency`` deliveries in flight; claim more as soon as one ends, so
         a slow receiver or SMTP server never holds back the rest of a batch."""
+        await self._reclaim()
         next_depth = 0.0
         while not stop.is_set():
             free = self.free_slots()
@@ -111,6 +114,16 @@ class Dispatcher:
                 continue  # there may be more due right now
             await self._wakeup.wait(stop, interval)
         await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def _reclaim(self) -> None:
+        try:
+            count = await self._db.run(partial(delivery.reclaim, replica=self.replica))
+        except Exception:  # the leases expire anyway
+            log.exception("reclaiming deliveries of an earlier run failed")
+            return
+        if count:
+            log.warning("replica %s: %d deliveries its earlier run left unfinished are due "
+                        "again", self.options.replica_id, count)
 
     def free_slots(self) -> int:
         return self.options.concurrency - len(self._in_flight)
@@ -155,7 +168,7 @@ class Dispatcher:
 
     def _load(self, session: Session, now: datetime, limit: int) -> list[Unit]:
         return self._units(session, delivery.claim(session, now, self.options.lease_seconds,
-                                                   limit))
+                                                   limit, self.replica.owner()))
 
     def _units(self, session: Session, claimed: list[list[Notification]]) -> list[Unit]:
         units = []
@@ -240,9 +253,8 @@ class Dispatcher:
                                 retryable=False)
         if first.channel == "email":
             assert unit.brand is not None
-            items = [Item(a, r.transition, unit.names, self._link(a))
-                     for r in unit.rows for a in [AlertChanged.model_validate(r.alert)]]
-            await self._mailer.send(render_digest(items, first.target, unit.brand, first.key))
+            await self._mailer.send(build(self._items(unit.rows, unit.names), first.target,
+                                          unit.brand, first.key))
             return None
         endpoint = unit.endpoint
         if endpoint is None or not endpoint.enabled:
@@ -252,6 +264,14 @@ class Dispatcher:
         context = Context(alert, first.transition, unit.ids, unit.names, self._link(alert),
                           endpoint.id)
         return await self._webhooks.send(endpoint, context, first.key)
+
+    def _items(self, rows: list[Notification], names: TenantNames) -> list[Item]:
+        try:
+            alerts = [AlertChanged.model_validate(r.alert) for r in rows]
+        except ValueError as exc:  # a stored alert this version cannot read: nor can a retry
+            raise UnbuildableMessage(f"cannot be built: {exc}") from exc
+        return [Item(a, r.transition, names, self._link(a))
+                for r, a in zip(rows, alerts, strict=True)]
 
     def _count(self, row: Notification, outcome: Outcome, status: str, now: datetime) -> None:
         if status == "sent":

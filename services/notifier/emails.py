@@ -3,6 +3,10 @@
 Templates are looked up most specific first — ``<kind>.<transition>``, ``<transition>``,
 ``alert`` — so one kind's firing mail can say more without copying every template. Each
 reseller's brand (name, logo, sender, footer) makes MSPs send under their own name.
+
+Header values built from data go through :mod:`headers` (client text can hold line breaks and
+control characters). :func:`build` turns any failure into :class:`UnbuildableMessage`: the same data
+fails the same way on every retry.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate
+from email.utils import formatdate
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from services.notifier.errors import UnbuildableMessage
+from services.notifier.headers import address, header_text
 from shared.events import AlertChanged
 
 _env = Environment(
@@ -36,6 +42,7 @@ KIND_TITLES = {
     "no_data": "No data sent",
 }
 PREFIXES = {"firing": "PROBLEM", "resolved": "RESOLVED", "reminder": "REMINDER"}
+SUMMARY_LIMIT = 150  # of the subject; the body has the whole summary
 
 
 @dataclass(frozen=True)
@@ -84,9 +91,9 @@ def _context(item: Item, brand: Brand) -> dict[str, object]:
 
 def _message(subject: str, to: str, brand: Brand, key: str) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = formataddr((brand.name, brand.sender))
-    message["To"] = to
+    message["Subject"] = header_text(subject)
+    message["From"] = address(brand.sender, brand.name)
+    message["To"] = address(to)
     message["Date"] = formatdate(localtime=False)
     # Deterministic per delivery: a resend is recognisable as the same message.
     message["Message-ID"] = f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@backstop>"
@@ -95,9 +102,11 @@ def _message(subject: str, to: str, brand: Brand, key: str) -> EmailMessage:
 
 def render(item: Item, to: str, brand: Brand, key: str) -> EmailMessage:
     alert = item.alert
-    subject = f"[{PREFIXES[item.transition]}] {alert.summary[:150]} [{reference(alert)}]"
+    summary = header_text(alert.summary, SUMMARY_LIMIT)
+    subject = f"[{PREFIXES[item.transition]}] {summary} [{reference(alert)}]"
     message = _message(subject, to, brand, key)
-    message["X-Backstop-Alert"] = f"{alert.fingerprint}/{alert.sequence}/{item.transition}"
+    message["X-Backstop-Alert"] = header_text(
+        f"{alert.fingerprint}/{alert.sequence}/{item.transition}")
     context = _context(item, brand)
     message.set_content(_env.get_template(_template(alert.kind, item.transition, "txt"))
                         .render(context))
@@ -114,12 +123,20 @@ def render_digest(items: list[Item], to: str, brand: Brand, key: str) -> EmailMe
         return render(items[0], to, brand, key)
     customer = items[0].names.customer
     message = _message(f"[PROBLEM] {len(items)} backup alerts for {customer}", to, brand, key)
-    message["X-Backstop-Alert"] = " ".join(
+    message["X-Backstop-Alert"] = header_text(" ".join(
         f"{i.alert.fingerprint}/{i.alert.sequence}/{i.transition}" for i in items
-    )
+    ), limit=10_000)
     context = {
         "items": [_context(i, brand) for i in items], "brand": brand, "customer": customer,
     }
     message.set_content(_env.get_template("digest.txt.j2").render(context))
     message.add_alternative(_env.get_template("digest.html.j2").render(context), subtype="html")
     return message
+
+
+def build(items: list[Item], to: str, brand: Brand, key: str) -> EmailMessage:
+    """The e-mail of one delivery; raises :class:`UnbuildableMessage` when there cannot be one."""
+    try:
+        return render_digest(items, to, brand, key)
+    except Exception as exc:
+        raise UnbuildableMessage(f"cannot be built: {exc!r}") from exc

@@ -31,6 +31,12 @@ class DeliveryError(NotifierError):
         self.http_status = http_status
 
 
+class UnbuildableMessage(NotifierError):
+    """The message for a delivery cannot be made from its data (an invalid address, a template
+    error): every retry would fail the same way, so it is dead at once (and can be replayed
+    once the cause is fixed)."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one attempt came to: ``sent``, ``retry`` or ``dead`` (no retry can help)."""
@@ -51,6 +57,8 @@ def outcome_of(exc: BaseException | None) -> Outcome:
             "retry" if exc.retryable else "dead", exc.reason, str(exc)[:2000],
             exc.retry_after, exc.http_status,
         )
+    if isinstance(exc, UnbuildableMessage):
+        return Outcome("dead", "unbuildable", str(exc)[:2000])
     if isinstance(exc, TimeoutError):
         return Outcome("retry", "timeout", repr(exc))
     if isinstance(exc, OSError):

@@ -60,15 +60,31 @@ class SmtpMailer:
                 timeout=30,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            raise DeliveryError("rejected", str(exc), retryable=False) from exc
+            raise _refused(exc.recipients) from exc
+        except (aiosmtplib.SMTPAuthenticationError, aiosmtplib.SMTPHeloError,
+                aiosmtplib.SMTPConnectResponseError) as exc:
+            # About this server and our settings, not the message: retried while the
+            # operator fixes it, like a server that is down.
+            raise DeliveryError("smtp_session", f"{exc.code} {exc.message}",
+                                retryable=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
-            # 5xx is the server's final word; 4xx means "later".
-            raise DeliveryError(
-                f"smtp_{exc.code // 100}xx", f"{exc.code} {exc.message}",
-                retryable=not 500 <= exc.code < 600,
-            ) from exc
+            raise DeliveryError(f"smtp_{exc.code // 100}xx", f"{exc.code} {exc.message}",
+                                retryable=not _final(exc.code)) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise DeliveryError("connection", repr(exc), retryable=True) from exc
+
+
+def _final(code: int) -> bool:
+    # 5xx is the server's final word on this message; 4xx means "later" (greylisting, a full
+    # mailbox, a busy server).
+    return 500 <= code < 600
+
+
+def _refused(recipients: list[aiosmtplib.SMTPRecipientRefused]) -> DeliveryError:
+    """Each e-mail has one recipient; should there be more, one deferral makes it a retry."""
+    text = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in recipients)
+    final = all(_final(r.code) for r in recipients)
+    return DeliveryError("rejected" if final else "deferred", text, retryable=not final)
 
 
 def mailer_for(settings: NotifierSettings) -> Mailer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -250,6 +251,7 @@ def build(settings: NotifierSettings, db: Database) -> tuple[Notifier, WebhookSe
                           give_up_after=settings.give_up_after_seconds),
         lease_seconds=settings.lease_seconds,
         concurrency=settings.delivery_concurrency,
+        replica_id=settings.notifier_replica_id or socket.gethostname(),
     )
     store = Store(db)
     dispatcher = Dispatcher(store, mailer_for(settings), webhooks, options)

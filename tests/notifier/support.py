@@ -63,11 +63,11 @@ def make_notifier(
     db: Database, *, clock: Clock | None = None, mailer: Any = None,
     directory: Directory | None = None, repeat: float = 0.0, group_window: float = 0.0,
     schedule: Schedule | None = None, lease: float = 60.0, public_url: str = "https://bs.test",
-    concurrency: int = 32, inline: bool = True,
+    concurrency: int = 32, inline: bool = True, replica: str = "",
 ) -> Notifier:
     clock = clock or Clock()
     options = DispatchOptions(public_url=public_url, schedule=schedule or Schedule(),
-                              lease_seconds=lease, concurrency=concurrency)
+                              lease_seconds=lease, concurrency=concurrency, replica_id=replica)
     dispatcher = Dispatcher(db, mailer or MemoryMailer(),
                             WebhookSender(timeout=2.0, keys=KEYS, policy=LOCAL), options,
                             clock=clock)

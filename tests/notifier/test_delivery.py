@@ -4,6 +4,7 @@ On both database backends, against a real HTTP receiver."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlmodel import col, select
@@ -11,9 +12,10 @@ from standardwebhooks import Webhook
 
 from services.notifier import admin, delivery
 from services.notifier.backoff import Schedule
+from services.notifier.service import Notifier
 from services.notifier.tables import DeliveryAttempt, Notification, NotifyTransition
 from shared.db import Database
-from tests.conftest import make_account, tenant_of
+from tests.conftest import eventually, make_account, tenant_of
 from tests.notifier.conftest import Receiver
 from tests.notifier.support import (
     KEYS,
@@ -184,3 +186,72 @@ async def test_accepted_but_unplanned_transitions_survive_a_restart(db: Database
     assert len(mailer.sent) == 1
     with db.session() as s:
         assert s.exec(select(NotifyTransition)).one().planned_at is not None
+
+
+class Hang:
+    """A mailer that never finishes: the replica "crashes" with these deliveries in flight."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    async def send(self, message: object) -> None:
+        self.started += 1
+        await asyncio.Event().wait()
+
+
+async def _crash_with_two_in_flight(db: Database, clock: Clock, replica: str) -> None:
+    """Replica ``replica`` leases two deliveries — one its planner handed to its dispatcher, one
+    its dispatcher claimed — and dies before recording either."""
+    issued = make_account(db, contacts=["ops@example.com"])
+    mailer = Hang()
+    crashed = make_notifier(db, clock=clock, mailer=mailer, lease=120, replica=replica,
+                            concurrency=1)
+    await crashed.handle(alert(tenant_of(issued)))  # planned inline, handed over, hangs
+    await eventually(lambda: mailer.started == 1)
+    crashed.options.inline = False
+    await crashed.handle(alert(tenant_of(issued)))
+    await crashed.plan_due()  # no free slot: planned, not handed over
+    with db.session() as s:
+        assert len(delivery.claim(s, clock.now, 120, 10, crashed.dispatcher.replica.owner())
+                   ) == 1
+    assert all(r.lease_owner and r.status == "pending" for r in _rows(db)) and len(_rows(db)) == 2
+
+
+async def _run_for(notifier: Notifier, seconds: float, until: Callable[[], bool]) -> bool:
+    stop = asyncio.Event()
+    task = asyncio.create_task(notifier.dispatcher.run(stop, interval=0.1))
+    try:
+        await eventually(until, timeout=seconds)
+        return True
+    except AssertionError:
+        return False
+    finally:
+        stop.set()
+        await task
+
+
+async def test_a_restarted_replica_reclaims_its_own_deliveries_at_once(db: Database) -> None:
+    clock = Clock()
+    before = {t for t in asyncio.all_tasks()}
+    await _crash_with_two_in_flight(db, clock, "notifier-0")
+    mailer = MemoryMailer()
+    restarted = make_notifier(db, clock=clock, mailer=mailer, lease=120, replica="notifier-0")
+    started = asyncio.get_running_loop().time()
+    assert await _run_for(restarted, 3.0, lambda: len(mailer.sent) == 2)
+    assert asyncio.get_running_loop().time() - started < 3.0  # not after the 120 s lease
+    assert [r.status for r in _rows(db)] == ["sent", "sent"]
+    for task in asyncio.all_tasks() - before - {asyncio.current_task()}:
+        task.cancel()  # the crashed replica's hung sends
+
+
+async def test_another_replica_still_waits_for_the_lease(db: Database) -> None:
+    clock = Clock()
+    before = {t for t in asyncio.all_tasks()}
+    await _crash_with_two_in_flight(db, clock, "notifier-0")
+    mailer = MemoryMailer()
+    other = make_notifier(db, clock=clock, mailer=mailer, lease=120, replica="notifier-1")
+    assert not await _run_for(other, 1.5, lambda: len(mailer.sent) > 0)
+    clock.advance(121)
+    assert await _run_for(other, 3.0, lambda: len(mailer.sent) == 2)
+    for task in asyncio.all_tasks() - before - {asyncio.current_task()}:
+        task.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 import subprocess
@@ -11,17 +12,19 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlmodel import col, select
 
-from services.notifier import admin
+from services.notifier import admin, emails
 from services.notifier.emails import Brand, Item, TenantNames, render
 from services.notifier.errors import DeliveryError
 from services.notifier.mail import OutboxMailer, SmtpMailer
+from services.notifier.tables import Notification
 from shared.config import NotifierSettings
 from shared.db import Database
 from shared.events import Tenant
 from shared.natsd import free_port
 from tests.conftest import SmtpSink, make_account, tenant_of
-from tests.notifier.support import alert, make_notifier, settle
+from tests.notifier.support import Clock, alert, make_notifier, settle
 
 NAMES = TenantNames("MSP", "Acme", "srv1")
 TENANT = Tenant(reseller="r", customer="c", account="a")
@@ -214,3 +217,169 @@ def _message() -> EmailMessage:
     message["From"], message["To"], message["Subject"] = "b@x.example", "t@x.example", "tls check"
     message.set_content("hello")
     return message
+
+
+# --- client text in headers, and messages that cannot be built -------------------------------
+
+# Characters a client can put into a run message, a job name (ping slug), client name/version,
+# or an operator into a brand or customer name: none may break or inject a header.
+TAINTS = {"lf": "\n", "cr": "\r", "crlf": "\r\n", "nul": "\x00", "esc": "\x1b", "del": "\x7f",
+          "nel": "\x85", "vt": "\x0b", "tab": "\t", "ls": "\u2028", "ps": "\u2029"}
+CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _header_lines(raw: bytes) -> list[bytes]:
+    """The raw header lines, folding undone: none may hold a control byte (bare CR, LF, …)."""
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    return re.sub(rb"\r\n[ \t]", b" ", head).split(b"\r\n")
+
+
+def _clean_on_the_wire(raw: bytes) -> bool:
+    return not any(CONTROL_BYTES.search(line) for line in _header_lines(raw))
+
+
+def _notifications(db: Database) -> list[Notification]:
+    with db.session() as s:
+        return list(s.exec(select(Notification).order_by(col(Notification.id))).all())
+
+
+@pytest.mark.parametrize("taint", TAINTS.values(), ids=TAINTS.keys())
+async def test_client_text_with_control_characters_is_mailed_with_a_clean_subject(
+    sqlite_db: Database, smtp_server: tuple[Controller, SmtpSink], taint: str
+) -> None:
+    controller, sink = smtp_server
+    issued = make_account(sqlite_db, customer=f"Acme{taint}Corp",
+                          contacts=["ops@customer.example"])
+    with sqlite_db.session() as s:
+        admin.set_brand(s, "Reseller", name=f"Acme{taint}IT", sender="alerts@acme-it.example",
+                        footer=f"Your{taint}team")
+    mailer = SmtpMailer(NotifierSettings(smtp_host="127.0.0.1", smtp_port=controller.port))
+    notifier = make_notifier(sqlite_db, mailer=mailer)
+    tenant = tenant_of(issued)
+    for event in (
+        alert(tenant, summary=f"Backup job nightly failed: disk{taint}full"),  # run message
+        alert(tenant, job=f"nightly{taint}", summary=f"Backup job nightly{taint} failed"),  # slug
+        alert(tenant, kind="outdated_client", job=None,  # client_name and client_version
+              summary=f"Veeam{taint}Agent 1.0{taint} is older than the minimum 2.0",
+              details={"client_name": f"Veeam{taint}Agent", "client_version": f"1.0{taint}"}),
+    ):
+        await notifier.handle(event)
+    await settle(notifier)
+
+    assert [(r.status, r.attempts) for r in _notifications(sqlite_db)] == [("sent", 1)] * 3
+    subjects = sorted(str(m["Subject"]).strip() for m in sink.messages)
+    assert [s.split(" [BS-")[0] for s in subjects] == [
+        "[PROBLEM] Backup job nightly failed",
+        "[PROBLEM] Backup job nightly failed: disk full",
+        "[PROBLEM] Veeam Agent 1.0 is older than the minimum 2.0",
+    ]
+    for message, raw in zip(sink.messages, sink.raw, strict=True):
+        assert str(message["From"]) == "Acme IT <alerts@acme-it.example>"
+        assert all(str(message[h]).isprintable() for h in message.keys())
+        assert _clean_on_the_wire(raw), _header_lines(raw)
+
+
+async def test_digest_subject_with_a_tainted_customer_name(
+    sqlite_db: Database, smtp_server: tuple[Controller, SmtpSink]
+) -> None:
+    controller, sink = smtp_server
+    issued = make_account(sqlite_db, customer="Acme\r\nBcc: all@example.com",
+                          contacts=["ops@customer.example"])
+    mailer = SmtpMailer(NotifierSettings(smtp_host="127.0.0.1", smtp_port=controller.port))
+    clock = Clock()
+    notifier = make_notifier(sqlite_db, mailer=mailer, clock=clock, group_window=60)
+    await notifier.handle(alert(tenant_of(issued)))
+    await notifier.handle(alert(tenant_of(issued), job="weekly"))
+    await settle(notifier)
+    clock.advance(61)
+    await settle(notifier)
+    [message] = sink.messages
+    assert str(message["Subject"]).strip() == "[PROBLEM] 2 backup alerts for Acme Bcc: " \
+        "all@example.com"
+    assert message["Bcc"] is None
+    assert _clean_on_the_wire(sink.raw[0]), _header_lines(sink.raw[0])
+
+
+async def test_a_message_that_cannot_be_built_is_dead_after_one_attempt(
+    sqlite_db: Database, smtp_server: tuple[Controller, SmtpSink]
+) -> None:
+    controller, sink = smtp_server
+    # An address is not sanitised (that could mail someone else): it cannot be built at all.
+    issued = make_account(sqlite_db, contacts=["ops@customer.example\nBcc: all@example.com",
+                                               "fine@customer.example"])
+    mailer = SmtpMailer(NotifierSettings(smtp_host="127.0.0.1", smtp_port=controller.port))
+    clock = Clock()
+    notifier = make_notifier(sqlite_db, mailer=mailer, clock=clock)
+    await notifier.handle(alert(tenant_of(issued)))
+    await settle(notifier)
+    clock.advance(3600)
+    await settle(notifier)  # a dead letter is never tried again
+
+    fine, bad = sorted(_notifications(sqlite_db), key=lambda r: r.target)
+    assert (fine.status, fine.attempts) == ("sent", 1)
+    assert (bad.status, bad.attempts) == ("dead", 1)
+    assert bad.last_error is not None and bad.last_error.startswith("cannot be built")
+    assert [str(m["To"]) for m in sink.messages] == ["fine@customer.example"]
+    with sqlite_db.session() as s:
+        assert [a.status for a in admin.attempts(s, bad.id or 0)] == ["dead"]
+
+
+async def test_a_template_failure_is_dead_at_once(sqlite_db: Database, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    issued = make_account(sqlite_db, contacts=["ops@customer.example"])
+    monkeypatch.setattr(emails, "_template", lambda *_: "no-such-template.txt.j2")
+    notifier = make_notifier(sqlite_db, mailer=OutboxMailer(tmp_path / "outbox"))
+    await notifier.handle(alert(tenant_of(issued)))
+    await settle(notifier)
+    [row] = _notifications(sqlite_db)
+    assert (row.status, row.attempts) == ("dead", 1)
+    assert "no-such-template" in (row.last_error or "")
+    assert not (tmp_path / "outbox").exists()
+
+
+async def test_smtp_recipient_refused_4xx_retries_5xx_dead(
+    sqlite_db: Database, smtp_server: tuple[Controller, SmtpSink]
+) -> None:
+    controller, sink = smtp_server
+    issued = make_account(sqlite_db, contacts=["a@customer.example"])
+    mailer = SmtpMailer(NotifierSettings(smtp_host="127.0.0.1", smtp_port=controller.port))
+    notifier = make_notifier(sqlite_db, mailer=mailer)
+    sink.refuse_rcpt_with = "450 4.2.0 greylisted, try again later"
+    await notifier.handle(alert(tenant_of(issued)))
+    await settle(notifier)
+    sink.refuse_rcpt_with = "550 5.1.1 no such user"
+    await notifier.handle(alert(tenant_of(issued)))
+    await settle(notifier)
+    assert [(r.status, r.attempts) for r in _notifications(sqlite_db)] == [
+        ("pending", 1), ("dead", 1)]
+
+
+async def test_smtp_authentication_failure_is_retried(sqlite_db: Database) -> None:
+    """A wrong SMTP password is the operator's to fix: alerts wait for it, not dead-lettered."""
+    from aiosmtpd.smtp import AuthResult
+
+    def refuse(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        return AuthResult(success=False, handled=False)  # aiosmtpd then answers 535
+
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), authenticator=refuse,
+                            auth_required=True, auth_require_tls=False)
+    controller.start()
+    try:
+        issued = make_account(sqlite_db, contacts=["a@customer.example"])
+        mailer = SmtpMailer(NotifierSettings(smtp_host="127.0.0.1", smtp_port=controller.port,
+                                             smtp_username="backstop", smtp_password="wrong"))
+        notifier = make_notifier(sqlite_db, mailer=mailer)
+        await notifier.handle(alert(tenant_of(issued)))
+        await settle(notifier)
+        [row] = _notifications(sqlite_db)
+        assert (row.status, row.attempts) == ("pending", 1)
+        assert row.last_error is not None and "535" in row.last_error
+    finally:
+        controller.stop()
+
+
+def test_a_brand_sender_that_is_not_an_address_is_refused(sqlite_db: Database) -> None:
+    make_account(sqlite_db)
+    with sqlite_db.session() as s, pytest.raises(admin.ConfigError, match="not an e-mail"):
+        admin.set_brand(s, "Reseller", sender="alerts@acme.example\r\nBcc: all@example.com")

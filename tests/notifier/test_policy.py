@@ -125,7 +125,7 @@ async def test_reminders_repeat_until_resolved_and_are_queryable(db: Database):
     assert [str(m["Subject"]).split("]")[0] for m in mailer.sent][-1] == "[RESOLVED"
     assert len(mailer.sent) == 4
     with db.session() as s:
-        assert admin.alert_status(s, fired.fingerprint[:8])[0].notification_count == 4
+        assert admin.alert_status(s, fired.fingerprint[:8]).items[0].state.notification_count == 4
 
 
 async def test_two_replicas_send_one_reminder(sqlite_db: Database):

@@ -26,11 +26,12 @@ async def test_two_replicas_with_redelivery_notify_once(
     with sqlite_db.session() as s:
         admin.add_webhook(s, reseller="Reseller", customer=None, url=webhook_receiver.url,
                           fmt="alertmanager", keys=KEYS, targets=LOCAL)
-    settings = NotifierSettings(outbox_dir=tmp_path / "outbox", nats_url=nats_url,
-                                database_url=sqlite_db.url, secret_keys=KEY,
-                                webhook_allow_networks=LOCAL_NETWORKS)
     replicas = []
-    for _ in range(2):
+    for n in range(2):
+        # One host: each needs its own name, or the second would take the first's leases.
+        settings = NotifierSettings(outbox_dir=tmp_path / "outbox", nats_url=nats_url,
+                                    database_url=sqlite_db.url, notifier_replica_id=f"n{n}",
+                                    secret_keys=KEY, webhook_allow_networks=LOCAL_NETWORKS)
         replica_bus = Bus(nats_url)
         await replica_bus.connect()
         runtime = Runtime(bus=replica_bus, db=sqlite_db)
