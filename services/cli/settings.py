@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from pydantic_settings import BaseSettings
 
@@ -20,19 +22,32 @@ SERVICES: dict[str, type[BaseSettings]] = {
 }
 
 
+def variable(cls: type[BaseSettings], name: str) -> str:
+    """The environment variable that sets field ``name`` of ``cls``."""
+    return f"{cls.model_config.get('env_prefix', '')}{name}".upper()
+
+
+def option(cls: type[BaseSettings], name: str, help: str | None = None) -> Any:
+    """A command-line option for a setting: it overrides the variable, which overrides the
+    default, and ``--help`` shows both (they come from the settings class, so they cannot drift).
+    """
+    field = cls.model_fields[name]
+    return typer.Option(field.default, envvar=variable(cls, name), show_envvar=True,
+                        show_default=True, help=help or field.description)
+
+
 def rows() -> list[tuple[str, str, str, str]]:
     """(variable, service, default, description), each setting once, under its first owner."""
     seen: set[str] = set()
     out = []
     for service, cls in SERVICES.items():
-        prefix = str(cls.model_config.get("env_prefix", ""))
         for name, field in cls.model_fields.items():
-            variable = f"{prefix}{name}".upper()
-            if variable in seen:
+            var = variable(cls, name)
+            if var in seen:
                 continue
-            seen.add(variable)
+            seen.add(var)
             default = "" if field.default is None else str(field.default)
-            out.append((variable, service, default, field.description or ""))
+            out.append((var, service, default, field.description or ""))
     return out
 
 
