@@ -28,12 +28,15 @@ def variable(cls: type[BaseSettings], name: str) -> str:
 
 
 def option(cls: type[BaseSettings], name: str, help: str | None = None) -> Any:
-    """A command-line option for a setting: it overrides the variable, which overrides the
-    default, and ``--help`` shows both (they come from the settings class, so they cannot drift).
+    """A command-line option for a setting, its ``--help`` showing the variable and the default.
+
+    The option beats the variable, which beats the default: the option's own default is None
+    (nothing to override), so the settings class still reads the variable and the default, as
+    it does without the option.
     """
     field = cls.model_fields[name]
-    return typer.Option(field.default, envvar=variable(cls, name), show_envvar=True,
-                        show_default=True, help=help or field.description)
+    return typer.Option(None, envvar=variable(cls, name), show_envvar=True,
+                        show_default=str(field.default), help=help or field.description)
 
 
 def rows() -> list[tuple[str, str, str, str]]:

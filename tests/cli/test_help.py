@@ -14,6 +14,7 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 from typer.testing import CliRunner
 
 from services.cli import app
+from services.cli import runner as runner_module
 from services.cli.settings import SERVICES, variable
 from shared.config import EmbeddedSettings
 
@@ -81,28 +82,46 @@ def test_help_shows_flags_defaults_and_variables(path: tuple[str, ...]) -> None:
         if option.is_flag:
             assert not re.match(r"\S+ <", part), part  # no value placeholder after a flag
             continue
-        if option.default is not None and option.default not in ("", []):  # nothing to show
+        if option.name in SETTING_VARIABLES:  # the settings class has the default
+            assert f"env var: {SETTING_VARIABLES[option.name]}; default: " in part, part
+        elif option.default is not None and option.default not in ("", []):  # nothing to show
             assert f"default: {option.default}" in part, part
-        if option.name in SETTING_VARIABLES:
-            assert f"env var: {SETTING_VARIABLES[option.name]}" in part, part
 
 
 def test_up_shows_the_data_dir_and_port_it_uses_and_their_variables() -> None:
     text = help_text(("up",))
-    assert re.search(r"--data-dir .*\[env var: BACKSTOP_DATA_DIR; default: (\./)?var\]", text)
-    assert re.search(r"--ingest-port .*\[env var: BACKSTOP_INGEST_PORT; default: 8080\]", text)
+    assert re.search(r"--data-dir .*\[env var: BACKSTOP_DATA_DIR; default: \((\./)?var\)\]", text)
+    assert re.search(r"--ingest-port .*\[env var: BACKSTOP_INGEST_PORT; default: \(8080\)\]", text)
 
 
-def test_up_flag_beats_variable_beats_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    up = command_at(("up",))
-    monkeypatch.delenv("BACKSTOP_INGEST_PORT", raising=False)
-    monkeypatch.delenv("BACKSTOP_DATA_DIR", raising=False)
-    defaults = EmbeddedSettings()
-    assert up.make_context("up", []).params == {
-        "data_dir": defaults.data_dir, "ingest_port": defaults.ingest_port}
-    monkeypatch.setenv("BACKSTOP_INGEST_PORT", "9000")
-    monkeypatch.setenv("BACKSTOP_DATA_DIR", "/srv/backstop")
-    assert up.make_context("up", []).params == {
-        "data_dir": Path("/srv/backstop"), "ingest_port": 9000}
-    assert up.make_context("up", ["--ingest-port", "9100", "--data-dir", "d"]).params == {
-        "data_dir": Path("d"), "ingest_port": 9100}
+@pytest.fixture
+def up_settings(monkeypatch: pytest.MonkeyPatch) -> list[EmbeddedSettings]:
+    """The settings `backstop up` would run with (it stops before starting anything)."""
+    seen: list[EmbeddedSettings] = []
+
+    async def serve(settings: EmbeddedSettings, *_: object, **__: object) -> None:
+        seen.append(settings)
+
+    monkeypatch.setattr(runner_module, "serve", serve)
+    monkeypatch.setattr(runner_module, "configure_logging", lambda *_: None)
+    for name in ("BACKSTOP_INGEST_PORT", "BACKSTOP_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return seen
+
+
+def test_up_flag_beats_variable_beats_default(
+        up_settings: list[EmbeddedSettings], monkeypatch: pytest.MonkeyPatch) -> None:
+    def up(*args: str, **env: str) -> tuple[Path, int]:
+        result = runner.invoke(app, ["up", *args], env=env)
+        assert result.exit_code == 0, result.output
+        settings = up_settings.pop()
+        return settings.data_dir, settings.ingest_port
+
+    assert up() == (Path("var"), 8080)
+    variables = {"BACKSTOP_DATA_DIR": "/srv/backstop", "BACKSTOP_INGEST_PORT": "9000"}
+    assert up(**variables) == (Path("/srv/backstop"), 9000)
+    assert up("--data-dir", "d", "--ingest-port", "9100", **variables) == (Path("d"), 9100)
+    # The settings class still reads what the option does not (its names ignore case).
+    assert up(backstop_ingest_port="9200") == (Path("var"), 9200)
+    result = runner.invoke(app, ["up"], env={"BACKSTOP_INGEST_PORT": "http"})
+    assert result.exit_code == 2 and "BACKSTOP_INGEST_PORT" in result.output
