@@ -17,7 +17,15 @@ from services.cli import (
     webhooks,
 )
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Backstop backup monitoring.")
+# Plain (click-style) help rather than rich panels: typer's rich panels show flags as `--json
+# <bool>`, read option help as markup (eating `[…]`), and draw boxes into pipes. Set on the root
+# app, it applies to every sub-command.
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+    help="Backstop backup monitoring. Every command reads its configuration from BACKSTOP_* "
+    "environment variables (`backstop settings` lists them); commands that touch the database "
+    "use BACKSTOP_DATABASE_URL, or SQLite in BACKSTOP_DATA_DIR (default ./var).",
+)
 app.command("up")(runner.up)
 app.command("run")(runner.run)
 app.command("settings")(settings.show)

@@ -7,6 +7,7 @@ import json
 import typer
 from sqlmodel import col, select
 
+from services.cli import tables
 from shared.config import BaseServiceSettings
 from shared.db import Database
 from shared.tenancy import Account, Customer, Reseller, TenancyError, create_account
@@ -55,8 +56,10 @@ def create(
 
 
 @app.command("list")
-def list_accounts(as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
-    """List every account with its reseller and customer."""
+def list_accounts(
+    as_json: bool = tables.JSON, limit: int = tables.LIMIT, offset: int = tables.OFFSET,
+) -> None:
+    """List accounts with their reseller and customer."""
     db = database()
     with db.session() as session:
         rows = session.exec(
@@ -65,13 +68,10 @@ def list_accounts(as_json: bool = typer.Option(False, "--json", help="Print JSON
             .join(Reseller, col(Reseller.id) == Account.reseller_id)
             .order_by(Reseller.name, Customer.name, Account.name)
         ).all()
-    for account, customer, reseller in rows:
-        if as_json:
-            typer.echo(json.dumps({
-                "account_id": account.id, "reseller": reseller.name, "customer": customer.name,
-                "name": account.name, "contacts": account.contacts,
-                "quota_bytes": account.quota_bytes,
-            }))
-        else:
-            contacts = ",".join(account.contacts) or "-"
-            typer.echo(f"{account.id}  {reseller.name}/{customer.name}/{account.name}  {contacts}")
+    listing = [{
+        "account_id": account.id, "reseller": reseller.name, "customer": customer.name,
+        "name": account.name, "contacts": account.contacts, "quota_bytes": account.quota_bytes,
+    } for account, customer, reseller in rows]
+    tables.emit(tables.Page.cut(listing, limit, offset),
+                ["account_id", "reseller", "customer", "name", "contacts", "quota_bytes"],
+                as_json=as_json)

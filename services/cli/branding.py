@@ -6,6 +6,7 @@ import json
 
 import typer
 
+from services.cli import tables
 from services.cli.accounts import database
 from services.notifier import admin
 
@@ -48,5 +49,5 @@ def show(
     if as_json:
         typer.echo(json.dumps(out))
     else:
-        for key, value in out.items():
-            typer.echo(f"{key:12} {value if value is not None else '-'}")
+        tables.emit([{"field": k, "value": v} for k, v in out.items()], ["field", "value"],
+                    as_json=False)

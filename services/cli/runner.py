@@ -15,6 +15,7 @@ from typing import Any
 import typer
 import uvloop
 
+from services.cli.settings import option as setting_option
 from shared.bus import Bus
 from shared.config import (
     BaseServiceSettings,
@@ -59,8 +60,8 @@ def _service(name: Service) -> tuple[type[BaseServiceSettings], ServiceMain]:
 
 
 def up(
-    data_dir: Path = typer.Option(None, help="Data directory [env BACKSTOP_DATA_DIR, ./var]."),
-    ingest_port: int = typer.Option(None, help="Ingest API port [env BACKSTOP_INGEST_PORT, 8080]."),
+    data_dir: Path = setting_option(EmbeddedSettings, "data_dir"),
+    ingest_port: int = setting_option(EmbeddedSettings, "ingest_port"),
 ) -> None:
     """Run every service in one process: embedded NATS, SQLite and an e-mail outbox by default."""
     overrides: dict[str, Any] = {}

@@ -9,6 +9,7 @@ from datetime import timedelta
 import typer
 from sqlmodel import Session, select
 
+from services.cli import tables
 from services.cli.accounts import database
 from services.evaluator import overruns
 from services.evaluator.policies import (
@@ -100,33 +101,33 @@ def unset(
 
 
 @app.command("list")
-def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON lines.")) -> None:
-    """Every threshold set, and every minimum client version."""
+def list_(
+    as_json: bool = tables.JSON, limit: int = tables.LIMIT, offset: int = tables.OFFSET,
+) -> None:
+    """Every threshold set, and every minimum client version (scope `client`)."""
     with database().session() as session:
         rows = session.exec(select(ThresholdOverride).order_by(
             ThresholdOverride.scope, ThresholdOverride.scope_id, ThresholdOverride.name)).all()
         versions = session.exec(select(ClientMinVersion).order_by(
             ClientMinVersion.client_name)).all()
-    for row in rows:
-        if as_json:
-            typer.echo(json.dumps({"scope": row.scope, "scope_id": row.scope_id,
-                                   "name": row.name, "value": row.value}))
-        else:
-            typer.echo(f"{row.scope:9} {row.scope_id:40} {row.name:32} {row.value}")
-    for version in versions:
-        if as_json:
-            typer.echo(json.dumps({"client_name": version.client_name,
-                                   "min_version": version.min_version}))
-        else:
-            typer.echo(f"{'client':9} {version.client_name:40} {'min_version':32} "
-                       f"{version.min_version}")
+    listing = [{"scope": row.scope, "scope_id": row.scope_id, "name": row.name,
+                "value": row.value} for row in rows]
+    if as_json:
+        listing += [{"client_name": v.client_name, "min_version": v.min_version}
+                    for v in versions]
+    else:
+        listing += [{"scope": "client", "scope_id": v.client_name, "name": "min_version",
+                     "value": v.min_version} for v in versions]
+    tables.emit(tables.Page.cut(listing, limit, offset), ["scope", "scope_id", "name", "value"],
+                as_json=as_json)
 
 
 @app.command()
-def defaults() -> None:
+def defaults(as_json: bool = tables.JSON) -> None:
     """The settings, their defaults and what they mean."""
-    for setting in SETTINGS.values():
-        typer.echo(f"{setting.name:32} {setting.default!s:8} {setting.description}")
+    tables.emit([{"name": s.name, "default": s.default, "description": s.description}
+                 for s in SETTINGS.values()], ["name", "default", "description"],
+                as_json=as_json)
 
 
 @app.command()
@@ -150,9 +151,9 @@ def effective(
     if as_json:
         typer.echo(json.dumps({name: value for name, (value, _) in resolved.items()}))
         return
-    typer.echo(f"{'setting':32} {'value':8} from")
-    for name, (value, source) in resolved.items():
-        typer.echo(f"{name:32} {value!s:8} {source}")
+    typer.echo(tables.render([{"setting": name, "value": value, "from": source}
+                              for name, (value, source) in resolved.items()],
+                             ["setting", "value", "from"]))
     typer.echo("")
     if job is None:
         for scheduled, which in ((True, "jobs with a schedule"),

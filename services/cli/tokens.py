@@ -12,6 +12,7 @@ import json
 import typer
 from sqlmodel import Session, col, or_, select
 
+from services.cli import tables
 from services.cli.accounts import database
 from shared.credentials import digest
 from shared.tenancy import Account, ApiToken, issue_token, utcnow
@@ -54,22 +55,18 @@ def issue(
 @app.command("list")
 def list_tokens(
     account: str = typer.Option(..., help="Account id."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    as_json: bool = tables.JSON, limit: int = tables.LIMIT, offset: int = tables.OFFSET,
 ) -> None:
-    """List the account's tokens (ids and dates; the secrets are not stored)."""
+    """List the account's tokens, oldest first (ids and dates; the secrets are not stored)."""
     with database().session() as session:
         rows = session.exec(
             select(ApiToken).where(ApiToken.account_id == account).order_by(
                 col(ApiToken.created_at))
         ).all()
-    for row in rows:
-        revoked = row.revoked_at.isoformat() if row.revoked_at else None
-        if as_json:
-            typer.echo(json.dumps({"id": row.id, "created_at": row.created_at.isoformat(),
-                                   "revoked_at": revoked}))
-        else:
-            typer.echo(f"{row.id}  created {row.created_at:%Y-%m-%d %H:%M}  "
-                       f"{'revoked ' + revoked if revoked else 'active'}")
+    listing = [{"id": row.id, "created_at": row.created_at, "revoked_at": row.revoked_at}
+               for row in rows]
+    tables.emit(tables.Page.cut(listing, limit, offset), ["id", "created_at", "revoked_at"],
+                as_json=as_json)
 
 
 @app.command("revoke")

@@ -6,6 +6,7 @@ import json
 
 import typer
 
+from services.cli import tables
 from services.cli.accounts import database
 from services.notifier import admin
 from services.notifier.formats import FORMATS
@@ -59,23 +60,19 @@ def add(
 
 @app.command("list")
 def list_endpoints(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    as_json: bool = tables.JSON,
     all_: bool = typer.Option(False, "--all", help="Include removed endpoints."),
+    limit: int = tables.LIMIT, offset: int = tables.OFFSET,
 ) -> None:
-    """List endpoints (secrets are never shown again)."""
+    """List endpoints, oldest first (secrets are never shown again)."""
     with database().session() as session:
         rows = admin.list_webhooks(session)
-    for e in rows:
-        if not (e.enabled or all_):
-            continue
-        if as_json:
-            typer.echo(json.dumps({"id": e.id, "reseller_id": e.reseller_id,
-                                   "customer_id": e.customer_id, "url": e.url,
-                                   "format": e.format, "enabled": e.enabled}))
-        else:
-            scope = e.reseller_id + (f"/{e.customer_id}" if e.customer_id else "")
-            state = "" if e.enabled else "  (removed)"
-            typer.echo(f"{e.id}  {e.format:12} {scope}  {e.url}{state}")
+    listing = [{"id": e.id, "reseller_id": e.reseller_id, "customer_id": e.customer_id,
+                "url": e.url, "format": e.format, "enabled": e.enabled}
+               for e in rows if e.enabled or all_]
+    tables.emit(tables.Page.cut(listing, limit, offset),
+                ["id", "format", "reseller_id", "customer_id", "url", "enabled"],
+                as_json=as_json)
 
 
 @app.command()

@@ -52,7 +52,9 @@ def test_list_shows_the_path_but_no_secrets(env: str) -> None:
     out = create()
     result = runner.invoke(app, ["accounts", "list"])
     assert result.exit_code == 0
-    assert "MSP/Acme/files" in result.stdout
+    header, row = (line.split() for line in result.stdout.splitlines())
+    assert header[:4] == ["ACCOUNT_ID", "RESELLER", "CUSTOMER", "NAME"]
+    assert row[:4] == [out["account_id"], "MSP", "Acme", "files"]
     assert str(out["token"]) not in result.stdout
     listed = runner.invoke(app, ["accounts", "list", "--json"])
     assert json.loads(listed.stdout.splitlines()[0])["account_id"] == out["account_id"]
