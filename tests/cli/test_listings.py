@@ -16,6 +16,7 @@ from services.notifier import admin
 from shared.db import Database
 from shared.tenancy import issue_token
 from tests.conftest import make_account
+from tests.notifier.support import KEYS
 
 runner = CliRunner()
 
@@ -47,7 +48,7 @@ def data(db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Data:
         session.add(ClientMinVersion(client_name="restic", min_version="0.17.0"))
         webhooks = [admin.add_webhook(session, reseller="MSP", customer=None,
                                       url=f"https://psa.example/{n}", fmt="backstop",
-                                      secret=None).endpoint.id for n in range(3)]
+                                      secret=None, keys=KEYS).endpoint.id for n in range(3)]
         admin.set_brand(session, "MSP", name="Acme IT", sender=None, logo_url=None, footer=None)
     return Data(accounts, webhooks)
 
