@@ -5,7 +5,7 @@ request that never finishes, so one client could keep connections (and memory) f
 it liked. Here the request line plus headers are bounded in bytes and count (431), the head must
 arrive within a time from the connection or the request's start (408), and a body may not pause
 longer than a time between two reads (closed). The checks run on the hot path: a few integer
-operations per header and one timer per request, the same as uvicorn's keep-alive timer.
+operations per header and read, and one timer per connection that checks lazily.
 """
 
 from __future__ import annotations
@@ -45,28 +45,36 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         # one head (bounds what a never-ending header makes httptools buffer).
         self._head_bytes = 0
         self._raw_head_bytes = 0
-        self._headers_seen = 0
-        self._in_head = True
         self._began = False
         self._too_large = False
-        self._last_read = 0.0
-        self._reading_timer: asyncio.TimerHandle | None = None
+        self._request_started = self._last_read = 0.0
+        self._watch: asyncio.TimerHandle | None = None
+
+    def _in_head(self) -> bool:
+        """Before the first request's headers, or a request began and its headers have not
+        all come (uvicorn makes a request's cycle, with its scope, once they have)."""
+        return self.cycle is None or self.cycle.scope is not self.scope
 
     # --- the connection ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self._request_started = self.loop.time()
+        self._watch = self.loop.call_later(self.limits.header_timeout, self._check_reading)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self.loop.time()
-        in_head, self._began = self._in_head, False
+        in_head = self.cycle is None or self.cycle.scope is not self.scope
+        self._began = False
         super().data_received(data)
-        if in_head and self._in_head and not self._began and not self._too_large:
+        if (in_head and not self._began and not self._too_large
+                and (self.cycle is None or self.cycle.scope is not self.scope)):
             self._raw_head_bytes += len(data)
             if self._raw_head_bytes > self._max_head:
                 self._too_large = True
@@ -83,9 +91,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_bytes = self._raw_head_bytes = self._headers_seen = 0
-        self._in_head = self._began = True
-        self._arm()
+        self._head_bytes = self._raw_head_bytes = 0
+        self._began = True
+        self._request_started = self._last_read
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -95,8 +103,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_bytes += len(name) + len(value)
-        self._headers_seen += 1
-        if self._head_bytes > self._max_head or self._headers_seen > self._max_headers:
+        if self._head_bytes > self._max_head or len(self.headers) >= self._max_headers:
             self._reject()
         # uvicorn's on_header, inlined: this runs for every header of every request.
         name = name.lower()
@@ -104,52 +111,41 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.expect_100_continue = True
         self.headers.append((name, value))
 
-    def on_headers_complete(self) -> None:
-        self._in_head = False
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self._disarm()
-        super().on_message_complete()
-
     # --- limits --------------------------------------------------------------------------
 
     def _reject(self) -> None:
         self._too_large = True
         raise HeadTooLarge
 
-    def _arm(self) -> None:
-        """One timer per request, from the connection or the request's start to its last byte
-        (uvicorn's keep-alive timer covers the idle time between requests)."""
-        if self._reading_timer is None:
-            self._reading_timer = self.loop.call_later(
-                self.limits.header_timeout, self._reading_timed_out)
-
-    def _disarm(self) -> None:
-        if self._reading_timer is not None:
-            self._reading_timer.cancel()
-            self._reading_timer = None
-
-    def _reading_timed_out(self) -> None:
-        self._reading_timer = None
+    def _check_reading(self) -> None:
+        """One timer per connection, checking lazily (a timer per request would cost more on
+        the hot path): a head late since its connection or request started is answered 408,
+        a body paused too long is cut off. Idle time between requests is uvicorn's keep-alive
+        timer's."""
+        self._watch = None
         if self.transport.is_closing():
             return
-        if self._in_head:
-            log.info("closing a connection that did not send its headers in %.0f s",
-                     self.limits.header_timeout)
-            self._reply_and_close(408, "Request timeout.")
-            return
         now = self.loop.time()
-        if self.flow.read_paused:
-            # The app has not read what came: the pause is not the client's.
-            self._last_read = now
-        idle = now - self._last_read
-        if idle < self.limits.body_timeout:
-            self._reading_timer = self.loop.call_later(
-                self.limits.body_timeout - idle, self._reading_timed_out)
-            return
-        log.info("closing a connection whose body paused for %.0f s", idle)
-        self.transport.close()
+        if self._in_head():
+            late = now - self._request_started - self.limits.header_timeout
+            if late >= 0:
+                log.info("closing a connection that did not send its headers in %.0f s",
+                         self.limits.header_timeout)
+                self._reply_and_close(408, "Request timeout.")
+                return
+            wait = -late
+        elif self.cycle.more_body and not self.cycle.response_complete:
+            if self.flow.read_paused:
+                self._last_read = now  # the app has not read what came: not the client's pause
+            idle = now - self._last_read
+            if idle >= self.limits.body_timeout:
+                log.info("closing a connection whose body paused for %.0f s", idle)
+                self.transport.close()
+                return
+            wait = self.limits.body_timeout - idle
+        else:
+            wait = self.limits.header_timeout
+        self._watch = self.loop.call_later(wait, self._check_reading)
 
     def _reply_and_close(self, status: int, message: str) -> None:
         body = message.encode()
