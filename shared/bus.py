@@ -25,6 +25,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from prometheus_client import Counter, Histogram
 
 from shared.events import Event, UnknownEvent, decode
+from shared.natsaccess import NatsAccess
 from shared.pubacks import PubAcks
 from shared.streams import (
     ALL_STREAMS,
@@ -76,8 +77,9 @@ class PermanentFailure(Exception):
 
 
 class Bus:
-    def __init__(self, servers: str, *, name: str = "backstop") -> None:
-        self._servers = servers
+    def __init__(self, servers: str | NatsAccess, *, name: str = "backstop") -> None:
+        """``servers``: a URL (credentials may be in it), or how to reach NATS in full."""
+        self._access = servers if isinstance(servers, NatsAccess) else NatsAccess(servers)
         self._name = name
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
@@ -101,7 +103,7 @@ class Bus:
 
     async def connect(self, *, ensure_topology: bool = True) -> None:
         self._nc = await nats.connect(
-            self._servers,
+            **self._access.connect_options(),
             name=self._name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,

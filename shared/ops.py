@@ -1,9 +1,13 @@
-"""The operations endpoints every service serves: /healthz, /readyz and /metrics."""
+"""The operations endpoints every service serves on its ops port: /healthz, /readyz and
+/metrics, and where the process runs ingest, the API's /openapi.json and /docs."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Response
-from fastapi.responses import JSONResponse
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.runtime import Runtime
@@ -25,6 +29,18 @@ def ops_router(runtime: Runtime) -> APIRouter:
     @router.get("/metrics")
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/openapi.json")
+    async def openapi() -> dict[str, Any]:
+        if runtime.openapi is None:
+            raise HTTPException(404, "this process does not run the ingest API")
+        return runtime.openapi()
+
+    @router.get("/docs")
+    async def docs() -> HTMLResponse:
+        if runtime.openapi is None:
+            raise HTTPException(404, "this process does not run the ingest API")
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Backstop ingest API")
 
     return router
 

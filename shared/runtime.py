@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.bus import Bus
 from shared.db import Database
@@ -18,6 +19,8 @@ class Runtime:
     # Services add what "ready" means for them beyond the connections (e.g. the evaluator:
     # its partitions loaded), so /readyz turns 200 when work is really being done.
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    # The ingest service's OpenAPI document, which the ops port serves (with /docs).
+    openapi: Callable[[], dict[str, Any]] | None = None
 
     async def ready(self) -> dict[str, bool]:
         connections = {"nats": self.bus.connected,

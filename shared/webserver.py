@@ -8,13 +8,19 @@ from typing import Any
 
 import uvicorn
 
+from shared.httplimits import HttpLimits, protocol_for
 
-async def serve_until(app: Any, host: str, port: int, stop: asyncio.Event) -> None:
+
+async def serve_until(
+    app: Any, host: str, port: int, stop: asyncio.Event, limits: HttpLimits | None = None
+) -> None:
+    limits = limits or HttpLimits()
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
-        # httptools parses HTTP several times faster than h11; the event loop is the caller's
-        # (uvloop when the runner installed it).
-        http="httptools",
+        # httptools parses HTTP several times faster than h11 (held to header size, count and
+        # time limits it lacks); the event loop is the caller's (uvloop when the runner
+        # installed it).
+        http=protocol_for(limits), timeout_keep_alive=limits.keep_alive_timeout,
     )
     server = uvicorn.Server(config)
     # The runner owns signals; uvicorn must not capture them.

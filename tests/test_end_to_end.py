@@ -40,6 +40,7 @@ async def system(
                            contacts=["ops@acme.example", "boss@acme.example"])
     settings = EmbeddedSettings(
         data_dir=tmp_path, nats_url=nats_url, database_url=db.url, ingest_port=free_port(),
+        ops_port=free_port(),
     )
     stop = asyncio.Event()
     mains = [_service(s)[1] for s in Service]
@@ -49,7 +50,8 @@ async def system(
     async def ready() -> bool:
         try:
             async with httpx.AsyncClient() as client:
-                return (await client.get(f"{base_url}/readyz")).status_code == 200
+                ops = f"http://127.0.0.1:{settings.ops_port}"
+                return (await client.get(f"{ops}/readyz")).status_code == 200
         except httpx.TransportError:
             return False
 

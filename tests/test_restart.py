@@ -27,9 +27,11 @@ class Embedded:
     def __init__(self, data_dir: Path, smtp_port: int) -> None:
         self.data_dir = data_dir
         self.port = free_port()
+        self.ops_port = free_port()
         self.env = {
             **os.environ, "BACKSTOP_DATA_DIR": str(data_dir), "BACKSTOP_SMTP_HOST": "127.0.0.1",
             "BACKSTOP_SMTP_PORT": str(smtp_port), "BACKSTOP_LOG_FORMAT": "json",
+            "BACKSTOP_OPS_PORT": str(self.ops_port),
         }
         for name in ("BACKSTOP_NATS_URL", "BACKSTOP_DATABASE_URL"):
             self.env.pop(name, None)
@@ -49,7 +51,7 @@ class Embedded:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/readyz").status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{self.ops_port}/readyz").status_code == 200:
                     return
             except httpx.TransportError:
                 pass

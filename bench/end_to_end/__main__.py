@@ -84,20 +84,28 @@ def _system(data_dir: Path, port: int, smtp_port: int, split: bool) -> Iterator[
     nats = None
     if split:
         nats = EmbeddedNats(data_dir / "nats")
-        env.update(BACKSTOP_NATS_URL=nats.start(), BACKSTOP_OPS_PORT="0")
+        env.update(BACKSTOP_NATS_URL=nats.start())
         commands = [[*cli, "run", s] for s in ("ingest", "evaluator", "notifier")]
     else:
         commands = [[*cli, "up"]]
-    processes = [subprocess.Popen(c, cwd=ROOT, env=env) for c in commands]
+    # Each process answers /readyz on its own ops port.
+    ops_ports = [free_port() for _ in commands]
+    processes = [subprocess.Popen(c, cwd=ROOT, env={**env, "BACKSTOP_OPS_PORT": str(ops)})
+                 for c, ops in zip(commands, ops_ports, strict=True)]
     base = f"http://127.0.0.1:{port}"
+
+    def ready(ops: int) -> bool:
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(f"http://127.0.0.1:{ops}/readyz", timeout=1).status_code == 200
+        return False
+
     try:
         deadline = time.monotonic() + 60
         while True:
             if any(p.poll() is not None for p in processes):
                 raise RuntimeError("a backstop process exited early")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
+            if all(ready(ops) for ops in ops_ports):
+                break
             if time.monotonic() > deadline:
                 raise TimeoutError("backstop did not become ready")
             time.sleep(0.2)

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import random
 import resource
 import subprocess
@@ -186,9 +187,11 @@ def start_replicas(db: Database, args: argparse.Namespace, nats_url: str
         session.execute(insert(EvaluatorMember), [
             {"replica_id": rid, "expires_at": datetime.now(UTC) + timedelta(seconds=30)}
             for rid in ids])
+    # The URL carries the server's password: in the environment, not on the command line.
+    env = {**os.environ, "BACKSTOP_NATS_URL": nats_url}
     return [subprocess.Popen([sys.executable, "-m", "bench.evaluator.replica",
-                              "--database-url", args.database_url, "--nats-url", nats_url,
-                              "--replica-id", rid, "--batch", str(args.batch)])
+                              "--database-url", args.database_url,
+                              "--replica-id", rid, "--batch", str(args.batch)], env=env)
             for rid in ids[1:]]
 
 

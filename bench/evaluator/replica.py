@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 
 from services.evaluator.service import Evaluator
@@ -28,7 +29,8 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url", required=True)
-    parser.add_argument("--nats-url", required=True)
+    parser.add_argument("--nats-url", default=os.environ.get("BACKSTOP_NATS_URL"),
+                        help="[env BACKSTOP_NATS_URL]")
     parser.add_argument("--replica-id", required=True)
     parser.add_argument("--batch", type=int, default=256)
     asyncio.run(main(parser.parse_args()))

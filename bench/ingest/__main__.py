@@ -28,7 +28,7 @@ from bench.ingest.wrk import Load, Result, combined, run_wrk
 from shared.bus import Bus
 from shared.config import IngestSettings
 from shared.db import Database
-from shared.natsd import free_port
+from shared.natsd import client_url, free_port
 from shared.streams import INGEST
 from shared.tenancy import create_account
 
@@ -193,7 +193,7 @@ def main() -> None:
                 ok, answered = _by_instructions(loads, servers, data_dir, args)
             else:
                 ok, answered = _by_throughput(loads, servers, args)
-            stored = asyncio.run(_stored_events(f"nats://127.0.0.1:{nats_port}"))
+            stored = asyncio.run(_stored_events(client_url(data_dir / "nats", nats_port)))
     print(f"\nreal: {answered} answered 2xx, {stored} events in JetStream stream {INGEST.name}")
     ok = ok and stored >= answered
     sys.exit(0 if ok or not args.strict else 1)

@@ -26,11 +26,12 @@ from shared.config import (
 )
 from shared.db import Database
 from shared.logs import configure_logging
-from shared.natsd import EmbeddedNats
+from shared.natsd import EmbeddedNats, StoreInUse
 from shared.ops import ops_app
 from shared.private_files import protect_data
 from shared.runtime import Runtime
 from shared.secretbox import secret_box
+from shared.wakeup import pause
 from shared.webserver import serve_until
 
 log = logging.getLogger("backstop")
@@ -72,7 +73,11 @@ def up(
     settings = EmbeddedSettings(**overrides)
     configure_logging(settings.log_format, settings.log_level)
     mains = [_service(s)[1] for s in Service]
-    uvloop.run(serve(settings, mains, embedded=True))
+    try:
+        uvloop.run(serve(settings, mains, embedded=True))
+    except StoreInUse as exc:
+        log.error("%s", exc)
+        raise typer.Exit(1) from None
 
 
 def run(service: Service = typer.Argument(..., help="Which service to run.")) -> None:
@@ -92,14 +97,15 @@ async def serve(
     nats = None
     if embedded and not settings.nats_url:
         nats = EmbeddedNats(Path(settings.data_dir) / "nats", port=0)
-        # Started from the main thread: the parent-death signal is bound to the starting thread.
+        # Started (and restarted) from this, the main thread: the parent-death signal is bound
+        # to the thread that started the server.
         settings.nats_url = nats.start()
-        log.info("embedded nats-server at %s", settings.nats_url)
+        log.info("embedded nats-server at %s", nats.address)
     db = Database(settings.sqlalchemy_url())
     try:
         if embedded:
             await asyncio.to_thread(db.upgrade, partial(secret_box, settings))
-        bus = Bus(settings.nats_servers(), name="backstop")
+        bus = Bus(settings.nats_access(), name="backstop")
         await bus.connect()
         runtime = Runtime(bus=bus, db=db)
         if stop is None:
@@ -109,12 +115,17 @@ async def serve(
         tasks = [main(settings, runtime) for main in mains]
         if settings.ops_port:
             tasks.append(_serve_ops(settings, runtime))
+        if nats is not None:
+            tasks.append(nats.supervise(runtime.stop))
+        if embedded:
+            tasks.append(_announce_when_ready(settings, runtime))
         log.info("backstop running: %s", ", ".join(m.__module__.split(".")[1] for m in mains))
         await _until_stopped(runtime, tasks)
         await bus.close()
     finally:
         db.dispose()
         if nats is not None:
+            # Last: the services above have stopped and drained their connection.
             await asyncio.to_thread(nats.stop)
     log.info("backstop stopped")
 
@@ -138,4 +149,40 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 
 async def _serve_ops(settings: BaseServiceSettings, runtime: Runtime) -> None:
-    await serve_until(ops_app(runtime), settings.ops_host, settings.ops_port, runtime.stop)
+    await serve_until(ops_app(runtime), settings.ops_host, settings.ops_port, runtime.stop,
+                      settings.http_limits())
+
+
+async def _announce_when_ready(settings: EmbeddedSettings, runtime: Runtime) -> None:
+    """Tell the operator where everything is, once it all answers."""
+    listening = [(settings.ingest_host, settings.ingest_port)]
+    if settings.ops_port:
+        listening.append((settings.ops_host, settings.ops_port))
+    while not await pause(runtime.stop, 0.1):
+        if all((await runtime.ready()).values()) and all(
+            [await _accepts(host, port) for host, port in listening]
+        ):
+            log.info("backstop ready: %s", _addresses(settings))
+            return
+
+
+def _addresses(settings: EmbeddedSettings) -> str:
+    where = [f"ingest API http://{settings.ingest_host}:{settings.ingest_port}"]
+    if settings.ops_port:
+        where.append(f"ops http://{settings.ops_host}:{settings.ops_port} "
+                     "(/metrics /healthz /readyz /docs)")
+    if settings.smtp_host:
+        where.append(f"e-mail via SMTP {settings.smtp_host}:{settings.smtp_port}")
+    else:
+        where.append(f"outbox {settings.outbox()}")
+    return ", ".join(where)
+
+
+async def _accepts(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection(
+            "127.0.0.1" if host in ("0.0.0.0", "") else host, port)
+    except OSError:
+        return False
+    writer.close()
+    return True

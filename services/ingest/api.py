@@ -31,7 +31,6 @@ from services.ingest.schemas import (
 )
 from services.ingest.usage import heartbeat_event, usage_event
 from shared.config import IngestSettings
-from shared.ops import ops_router
 from shared.runtime import Runtime
 from shared.tenancy import JOB_NAME
 
@@ -56,6 +55,9 @@ def create_app(settings: IngestSettings, runtime: Runtime) -> FastAPI:
         title="Backstop ingest",
         version="1",
         description="Backup clients report runs, schedules, usage and heartbeats here.",
+        # The public port serves the client API only: this document, /docs and the other
+        # operations endpoints are on the ops port (shared/ops.py).
+        docs_url=None, redoc_url=None, openapi_url=None,
         # Backstop's metrics are Prometheus'. FastAPI's OpenTelemetry support would otherwise
         # look for a configured provider on every request (about 4 µs, found none).
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -63,7 +65,6 @@ def create_app(settings: IngestSettings, runtime: Runtime) -> FastAPI:
     install_error_mapping(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.ingest_max_body_bytes)
     app.add_middleware(MetricsMiddleware)
-    app.include_router(ops_router(runtime))
 
     ttl = settings.ingest_token_cache_seconds
     tokens = TokenResolver(runtime.db, ttl=ttl)

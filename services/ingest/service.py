@@ -16,4 +16,6 @@ async def run(settings: IngestSettings, runtime: Runtime) -> None:
     # the collector's view makes every later collection on the request path cheaper.
     gc.collect()
     gc.freeze()
-    await serve_until(app, settings.ingest_host, settings.ingest_port, runtime.stop)
+    runtime.openapi = app.openapi  # served on the ops port, with /docs
+    await serve_until(app, settings.ingest_host, settings.ingest_port, runtime.stop,
+                      settings.http_limits())
