@@ -2,9 +2,10 @@
 
 Publishing waits for JetStream's acknowledgement and sets ``Nats-Msg-Id`` to the event id, so a
 retried publish is stored once. Consuming is explicit-ack: a handler's message is acked only after
-the handler returned, i.e. after its work is durable. A failing handler is retried with back-off;
-a message that keeps failing, or cannot be decoded, is copied to the dead-letter stream with the
-reason and then acked: never lost, never looping.
+the handler returned, i.e. after its work is durable. A handler failing for a passing reason is
+retried with back-off; a message that keeps failing, fails permanently (see
+:mod:`shared.failures`) or cannot be decoded is copied to the dead-letter stream with the reason
+and then acked: never lost, never looping, never holding up the messages behind it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from nats.js.errors import BadRequestError, NotFoundError
 from prometheus_client import Counter, Histogram
 
 from shared.events import Event, UnknownEvent, decode
+from shared.failures import PermanentFailure as PermanentFailure  # handlers raise it from here
+from shared.failures import describe, is_permanent
 from shared.pubacks import PubAcks
 from shared.streams import (
     ALL_STREAMS,
@@ -67,12 +70,12 @@ def _published_subject(stream: str, stored: str) -> str:
     return spec.published_subject(stored) if spec else stored
 
 
+def _permanent(exc: BaseException) -> str:
+    return f"permanent failure: {describe(exc)}"
+
+
 class BusUnavailable(RuntimeError):
     """JetStream could not confirm the store (NATS down, timeout, no stream)."""
-
-
-class PermanentFailure(Exception):
-    """Raised by a handler when retrying cannot help: the message goes straight to dead letters."""
 
 
 class Bus:
@@ -245,30 +248,43 @@ class Bus:
         # With ack "all", acking a dead letter now would also ack the earlier, unhandled ones:
         # the batch's final ack covers them instead.
         ack_now = spec.ack_policy != "all"
-        for msg in msgs:
+        for index, msg in enumerate(msgs):
             if msg.metadata.num_delivered > spec.max_deliver:
-                await self._dead_letter(spec, msg, "delivered too often without an ack", ack_now)
-                continue
-            try:
-                batch.append((msg, decode(msg.data)))
-            except (UnknownEvent, ValueError) as exc:
-                await self._dead_letter(spec, msg, f"undecodable: {exc}", ack_now)
+                reason = "delivered too often without an ack"
+            else:
+                try:
+                    batch.append((msg, decode(msg.data)))
+                    continue
+                except (UnknownEvent, ValueError) as exc:
+                    reason = f"undecodable: {exc}"
+            if not await self._dead_letter(spec, msg, reason):
+                # Kept in place, so nothing after it may be acked: handle what came before.
+                await self._give_back(msgs, msg.metadata.sequence.stream)
+                del msgs[index:]
+                break
+            if ack_now:
+                await msg.ack()
         if not batch:
-            if not ack_now:
+            if msgs and not ack_now:
                 await msgs[-1].ack()
             return
         try:
             with HANDLE_SECONDS.labels(spec.durable).time():
                 await handle([event for _, event in batch])
         except Exception as exc:
-            log.warning("%s: batch of %d failed, retrying one by one: %r",
-                        spec.durable, len(batch), exc)
+            # A batch of one failing permanently needs no retry to find the culprit.
+            failed = exc if len(batch) == 1 and is_permanent(exc) else None
+            if failed is None:
+                log.warning("%s: batch of %d failed, retrying one by one: %r",
+                            spec.durable, len(batch), exc)
             for msg, event in batch:
-                if not await self._retry_in_place(spec, msg, event, handle, stop):
+                if not await self._retry_in_place(spec, msg, event, handle, stop, failed):
                     # Stopping (e.g. the partition moves on): give the rest back now. Left
                     # unacked, the next owner's ack "all" would cover them unhandled.
                     await self._give_back(msgs, msg.metadata.sequence.stream)
                     return
+            if not ack_now:
+                await msgs[-1].ack()  # also covers dead letters after the last handled one
             return
         if spec.ack_policy == "all":
             await msgs[-1].ack()  # covers the whole batch, dead letters included
@@ -305,29 +321,41 @@ class Bus:
 
     async def _retry_in_place(
         self, spec: ConsumerSpec, msg: Msg, event: Event, handle: BatchHandler,
-        stop: asyncio.Event,
+        stop: asyncio.Event, failed: Exception | None = None,
     ) -> bool:
-        """Handle one message until it succeeds or is dead-lettered; False when stopping."""
+        """Handle one message until it succeeds or is dead-lettered; False when stopping, or
+        when it must stay in place and the dead letters would not store it.
+
+        ``failed``: how the message just failed on its own, if it did. Only transient failures
+        are waited out, as waiting holds up everything behind the message.
+        """
         for attempt in range(1, spec.max_deliver + 1):
-            try:
-                await handle([event])
-            except PermanentFailure as exc:
-                await self._dead_letter(spec, msg, f"permanent failure: {exc}")
+            exc = failed
+            failed = None
+            if exc is None:
+                try:
+                    await handle([event])
+                except Exception as raised:
+                    exc = raised
+            if exc is None:
+                await msg.ack()
+                PROCESSED.labels(spec.durable, "ok").inc()
                 return True
-            except Exception as exc:
-                if attempt == spec.max_deliver:
-                    await self._dead_letter(spec, msg, f"failed {attempt} times, last: {exc!r}")
-                    return True
-                delay = spec.backoff_seconds[min(attempt - 1, len(spec.backoff_seconds) - 1)]
-                PROCESSED.labels(spec.durable, "retry").inc()
-                with contextlib.suppress(Exception):
-                    await msg.in_progress()  # keep it ours while we wait
-                if await pause(stop, delay):
+            if is_permanent(exc) and await self._dead_letter(spec, msg, _permanent(exc)):
+                await msg.ack()
+                return True
+            if attempt == spec.max_deliver:
+                reason = f"failed {attempt} times, last: {exc!r}"
+                if not await self._dead_letter(spec, msg, reason):
                     return False
-                continue
-            await msg.ack()
-            PROCESSED.labels(spec.durable, "ok").inc()
-            return True
+                await msg.ack()
+                return True
+            delay = spec.backoff_seconds[min(attempt - 1, len(spec.backoff_seconds) - 1)]
+            PROCESSED.labels(spec.durable, "retry").inc()
+            with contextlib.suppress(Exception):
+                await msg.in_progress()  # keep it ours while we wait
+            if await pause(stop, delay):
+                return False
         return True
 
     async def _fetch_loop(
@@ -345,30 +373,30 @@ class Bus:
         delivered = msg.metadata.num_delivered
         if delivered > spec.max_deliver:
             # Only reachable when the process died while handling it: a poison message.
-            await self._dead_letter(spec, msg, f"delivered {delivered} times without an ack")
+            await self._drop(spec, msg, f"delivered {delivered} times without an ack")
             return
         try:
             event = decode(msg.data)
         except (UnknownEvent, ValueError) as exc:
-            await self._dead_letter(spec, msg, f"undecodable: {exc}")
+            await self._drop(spec, msg, f"undecodable: {exc}")
             return
         try:
             with HANDLE_SECONDS.labels(spec.durable).time():
                 await handle(event)
-        except PermanentFailure as exc:
-            await self._dead_letter(spec, msg, f"permanent failure: {exc}")
-            return
         except Exception as exc:
-            await self._retry_or_dead_letter(spec, msg, delivered, exc)
+            if is_permanent(exc):
+                await self._drop(spec, msg, _permanent(exc))
+            else:
+                await self._retry_or_drop(spec, msg, delivered, exc)
             return
         await msg.ack()
         PROCESSED.labels(spec.durable, "ok").inc()
 
-    async def _retry_or_dead_letter(
+    async def _retry_or_drop(
         self, spec: ConsumerSpec, msg: Msg, delivered: int, exc: Exception
     ) -> None:
         if delivered >= spec.max_deliver:
-            await self._dead_letter(spec, msg, f"failed {delivered} times, last: {exc!r}")
+            await self._drop(spec, msg, f"failed {delivered} times, last: {exc!r}")
             return
         delay = spec.backoff_seconds[min(delivered - 1, len(spec.backoff_seconds) - 1)]
         log.warning("%s: handler failed (delivery %d), retry in %ss: %r",
@@ -376,9 +404,17 @@ class Bus:
         PROCESSED.labels(spec.durable, "retry").inc()
         await msg.nak(delay=delay)
 
-    async def _dead_letter(
-        self, spec: ConsumerSpec, msg: Msg, reason: str, ack: bool = True
-    ) -> None:
+    async def _drop(self, spec: ConsumerSpec, msg: Msg, reason: str) -> None:
+        """Dead-letter and ack; if the dead letters do not store it, leave it to redelivery
+        rather than lose it."""
+        if await self._dead_letter(spec, msg, reason):
+            await msg.ack()
+        else:
+            await msg.nak(delay=spec.backoff_seconds[-1])
+
+    async def _dead_letter(self, spec: ConsumerSpec, msg: Msg, reason: str) -> bool:
+        """Copy ``msg`` to the dead-letter stream; False when JetStream did not store it.
+        Acking the original is the caller's (only it knows what else an ack would cover)."""
         headers: dict[str, Any] = {
             "Backstop-Dead-Letter-Reason": reason[:1000],
             # As published: a replay from the dead letters goes through the same transform.
@@ -390,16 +426,13 @@ class Bus:
         try:
             await self.js.publish(f"{DEAD_LETTER_PREFIX}.{spec.durable}", msg.data, headers=headers)
         except Exception as exc:
-            # Not stored in dead letters: leave it to redelivery rather than lose it.
             log.error("dead-letter publish failed for %s: %r", spec.durable, exc)
-            await msg.nak(delay=spec.backoff_seconds[-1])
-            return
+            return False
         log.error("%s: message %s dead-lettered: %s",
                   spec.durable, msg.metadata.sequence.stream, reason)
         DEAD_LETTERED.labels(spec.durable).inc()
         PROCESSED.labels(spec.durable, "dead_letter").inc()
-        if ack:
-            await msg.ack()
+        return True
 
     async def close(self) -> None:
         """Drain: finish in-flight work and flush pending publishes, then disconnect."""

@@ -7,6 +7,11 @@ import contextlib
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+from pydantic import BaseModel
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
 from shared.bus import Bus, PermanentFailure
 from shared.events import Event, RunReported, Tenant
 from shared.streams import (
@@ -91,6 +96,80 @@ async def test_ordered_consumer_dead_letters_a_poison_message_and_goes_on(bus: B
     assert applied == ["job0", "job2"]
     info = await bus.js.stream_info(DEAD_LETTERS.name)
     assert info.state.messages == 1
+
+
+def _validation_error() -> Exception:
+    class Positive(BaseModel):
+        n: int
+
+    try:
+        Positive.model_validate({"n": "many"})
+    except ValueError as exc:
+        return exc
+    raise AssertionError("validated")
+
+
+PERMANENT = {
+    "overflow": lambda: OverflowError("date value out of range"),
+    "validation": _validation_error,
+    "naive vs aware": lambda: TypeError("can't compare offset-naive and offset-aware datetimes"),
+}
+
+
+@pytest.mark.parametrize("error", list(PERMANENT))
+async def test_a_permanent_failure_holds_up_nothing_behind_it(bus: Bus, error: str) -> None:
+    """Dead-lettered at once with its reason, however long the back-off of a transient one."""
+    account = f"acct-perm-{error}".replace(" ", "-")
+    for i in range(4):
+        await bus.publish(_run(account, f"job{i}"))
+    spec = ConsumerSpec(stream=INGEST.name, durable=f"permanent-{account}", ack_policy="all",
+                        filter_subjects=[ingest_partition_filter(partition_of(account))],
+                        batch=8, backoff_seconds=[30])
+    applied: list[str] = []
+
+    async def handle(events: list[Event]) -> None:
+        if any(isinstance(e, RunReported) and e.job == "job1" for e in events):
+            raise PERMANENT[error]()
+        applied.extend(e.job for e in events if isinstance(e, RunReported))
+
+    started = asyncio.get_running_loop().time()
+    await _consume(bus, spec, handle, lambda: len(applied) >= 3)
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert applied == ["job0", "job2", "job3"]
+    msg = await bus.js.get_last_msg(DEAD_LETTERS.name, f"backstop.dlq.{spec.durable}")
+    assert msg.headers is not None
+    reason = msg.headers["Backstop-Dead-Letter-Reason"]
+    assert reason.startswith(f"permanent failure: {type(PERMANENT[error]()).__name__}: ")
+    info = await bus.js.consumer_info(spec.stream, spec.durable)
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_a_transient_failure_is_waited_out_in_place(bus: Bus) -> None:
+    """The database away: retrying is right, and nothing may overtake the message."""
+    account = "acct-transient"
+    for i in range(3):
+        await bus.publish(_run(account, f"job{i}"))
+    spec = ConsumerSpec(stream=INGEST.name, durable="transient-test", ack_policy="all",
+                        filter_subjects=[ingest_partition_filter(partition_of(account))],
+                        batch=8, backoff_seconds=[0.2])
+    away = create_engine("sqlite:////nonexistent/dir/backstop.db")
+    applied: list[str] = []
+    attempts: list[str] = []
+
+    async def handle(events: list[Event]) -> None:
+        jobs = [e.job for e in events if isinstance(e, RunReported)]
+        attempts.append(",".join(jobs))
+        if "job1" in jobs and attempts.count("job1") < 2:
+            with away.connect() as conn:  # a real OperationalError: unable to open the file
+                conn.execute(text("select 1"))
+        applied.extend(jobs)
+
+    await _consume(bus, spec, handle, lambda: len(applied) >= 3)
+    assert applied == ["job0", "job1", "job2"]
+    assert attempts == ["job0,job1,job2", "job0", "job1", "job1", "job2"]
+    assert (await bus.js.stream_info(DEAD_LETTERS.name)).state.messages == 0
+    with pytest.raises(OperationalError):
+        away.connect()
 
 
 def _handover_spec(durable: str, account: str, ack_wait: float) -> ConsumerSpec:
