@@ -283,8 +283,8 @@ class Bus:
                     # unacked, the next owner's ack "all" would cover them unhandled.
                     await self._give_back(msgs, msg.metadata.sequence.stream)
                     return
-            if not ack_now:
-                await msgs[-1].ack()  # also covers dead letters after the last handled one
+            if not ack_now and not msgs[-1].is_acked:
+                await msgs[-1].ack()  # covers dead letters after the last handled one
             return
         if spec.ack_policy == "all":
             await msgs[-1].ack()  # covers the whole batch, dead letters included
