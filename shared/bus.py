@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
@@ -278,7 +279,8 @@ class Bus:
                 log.warning("%s: batch of %d failed, retrying one by one: %r",
                             spec.durable, len(batch), exc)
             for msg, event in batch:
-                if not await self._retry_in_place(spec, msg, event, handle, stop, failed):
+                waiting = msgs[msgs.index(msg):]
+                if not await self._retry_in_place(spec, waiting, event, handle, stop, failed):
                     # Stopping (e.g. the partition moves on): give the rest back now. Left
                     # unacked, the next owner's ack "all" would cover them unhandled.
                     await self._give_back(msgs, msg.metadata.sequence.stream)
@@ -320,15 +322,17 @@ class Bus:
                     await msg.nak()
 
     async def _retry_in_place(
-        self, spec: ConsumerSpec, msg: Msg, event: Event, handle: BatchHandler,
+        self, spec: ConsumerSpec, waiting: list[Msg], event: Event, handle: BatchHandler,
         stop: asyncio.Event, failed: Exception | None = None,
     ) -> bool:
-        """Handle one message until it succeeds or is dead-lettered; False when stopping, or
-        when it must stay in place and the dead letters would not store it.
+        """Handle one message (``waiting[0]``, the others of its batch wait behind it) until it
+        succeeds or is dead-lettered; False when stopping, or when it must stay in place and
+        the dead letters would not store it.
 
         ``failed``: how the message just failed on its own, if it did. Only transient failures
         are waited out, as waiting holds up everything behind the message.
         """
+        msg = waiting[0]
         for attempt in range(1, spec.max_deliver + 1):
             exc = failed
             failed = None
@@ -352,11 +356,23 @@ class Bus:
                 return True
             delay = spec.backoff_seconds[min(attempt - 1, len(spec.backoff_seconds) - 1)]
             PROCESSED.labels(spec.durable, "retry").inc()
-            with contextlib.suppress(Exception):
-                await msg.in_progress()  # keep it ours while we wait
-            if await pause(stop, delay):
+            if await self._hold(spec, waiting, stop, delay):
                 return False
         return True
+
+    @staticmethod
+    async def _hold(spec: ConsumerSpec, waiting: list[Msg], stop: asyncio.Event,
+                    delay: float) -> bool:
+        """Wait ``delay`` keeping ``waiting`` ours; True when stopping. Past the ack wait they
+        would come again, each time counting towards max_deliver though they never failed."""
+        until = time.monotonic() + delay
+        while (left := until - time.monotonic()) > 0:
+            for held in waiting:
+                with contextlib.suppress(Exception):
+                    await held.in_progress()
+            if await pause(stop, min(left, spec.ack_wait_seconds / 2)):
+                return True
+        return False
 
     async def _fetch_loop(
         self, spec: ConsumerSpec, sub: JetStreamContext.PullSubscription,

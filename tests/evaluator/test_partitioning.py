@@ -173,6 +173,40 @@ async def test_a_transient_failure_is_waited_out_in_place(bus: Bus) -> None:
         away.connect()
 
 
+async def test_messages_waiting_behind_a_retry_longer_than_the_ack_wait_stay_ours(
+    bus: Bus
+) -> None:
+    """Not delivered again meanwhile: each delivery would count towards max_deliver, and a
+    message that never failed would end up in the dead letters."""
+    account = "acct-held"
+    for i in range(3):
+        await bus.publish(_run(account, f"job{i}"))
+    spec = ConsumerSpec(stream=INGEST.name, durable="held-test", ack_policy="all",
+                        filter_subjects=[ingest_partition_filter(partition_of(account))],
+                        batch=8, backoff_seconds=[3.0], ack_wait_seconds=1, max_deliver=2)
+    applied: list[str] = []
+    failed: list[int] = []
+
+    async def handle(events: list[Event]) -> None:
+        jobs = [e.job for e in events if isinstance(e, RunReported)]
+        if "job1" in jobs and len(failed) < 2:
+            failed.append(1)
+            raise RuntimeError("database restarting")
+        applied.extend(jobs)
+
+    await _consume(bus, spec, handle, lambda: len(applied) >= 3)
+    await asyncio.sleep(1.5)  # a redelivery would have come by now
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume_ordered(spec, handle, stop))
+    await asyncio.sleep(1.5)
+    stop.set()
+    await task
+    assert applied == ["job0", "job1", "job2"]
+    info = await bus.js.consumer_info(spec.stream, spec.durable)
+    assert info.num_redelivered == 0 and info.num_ack_pending == 0
+    assert (await bus.js.stream_info(DEAD_LETTERS.name)).state.messages == 0
+
+
 def _handover_spec(durable: str, account: str, ack_wait: float) -> ConsumerSpec:
     return ConsumerSpec(stream=INGEST.name, durable=durable, ack_policy="all", batch=4,
                         filter_subjects=[ingest_partition_filter(partition_of(account))],
