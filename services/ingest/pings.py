@@ -58,9 +58,10 @@ def parse_action(part: str) -> tuple[Action, int | None]:
     if part in ACTIONS:
         return part, None  # type: ignore[return-value]
     if part.isascii() and part.isdigit():
-        status = int(part)
-        if status > 255:
+        digits = part.lstrip("0") or "0"
+        if len(digits) > 3 or int(digits) > 255:  # int() of thousands of digits would raise
             raise PingBadRequest("invalid url format")
+        status = int(digits)
         return ("success" if status == 0 else "fail"), status
     raise PingNotFound()
 
