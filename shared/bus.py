@@ -249,7 +249,7 @@ class Bus:
         # With ack "all", acking a dead letter now would also ack the earlier, unhandled ones:
         # the batch's final ack covers them instead.
         ack_now = spec.ack_policy != "all"
-        for index, msg in enumerate(msgs):
+        for msg in msgs:
             if msg.metadata.num_delivered > spec.max_deliver:
                 reason = "delivered too often without an ack"
             else:
@@ -258,15 +258,13 @@ class Bus:
                     continue
                 except (UnknownEvent, ValueError) as exc:
                     reason = f"undecodable: {exc}"
-            if not await self._dead_letter(spec, msg, reason):
-                # Kept in place, so nothing after it may be acked: handle what came before.
-                await self._give_back(msgs, msg.metadata.sequence.stream)
-                del msgs[index:]
-                break
+            if not await self._dead_letter_in_place(spec, msg, reason, msgs, stop):
+                await self._give_back(msgs, msgs[0].metadata.sequence.stream)
+                return
             if ack_now:
                 await msg.ack()
         if not batch:
-            if msgs and not ack_now:
+            if not ack_now:
                 await msgs[-1].ack()
             return
         try:
@@ -278,8 +276,9 @@ class Bus:
             if failed is None:
                 log.warning("%s: batch of %d failed, retrying one by one: %r",
                             spec.durable, len(batch), exc)
+            position = {id(msg): i for i, msg in enumerate(msgs)}
             for msg, event in batch:
-                waiting = msgs[msgs.index(msg):]
+                waiting = msgs[position[id(msg)]:]
                 if not await self._retry_in_place(spec, waiting, event, handle, stop, failed):
                     # Stopping (e.g. the partition moves on): give the rest back now. Left
                     # unacked, the next owner's ack "all" would cover them unhandled.
@@ -326,8 +325,7 @@ class Bus:
         stop: asyncio.Event, failed: Exception | None = None,
     ) -> bool:
         """Handle one message (``waiting[0]``, the others of its batch wait behind it) until it
-        succeeds or is dead-lettered; False when stopping, or when it must stay in place and
-        the dead letters would not store it.
+        succeeds or is dead-lettered; False when stopping.
 
         ``failed``: how the message just failed on its own, if it did. Only transient failures
         are waited out, as waiting holds up everything behind the message.
@@ -345,17 +343,30 @@ class Bus:
                 await msg.ack()
                 PROCESSED.labels(spec.durable, "ok").inc()
                 return True
-            if is_permanent(exc) and await self._dead_letter(spec, msg, _permanent(exc)):
-                await msg.ack()
-                return True
-            if attempt == spec.max_deliver:
-                reason = f"failed {attempt} times, last: {exc!r}"
-                if not await self._dead_letter(spec, msg, reason):
+            if is_permanent(exc) or attempt == spec.max_deliver:
+                reason = _permanent(exc) if is_permanent(exc) else (
+                    f"failed {attempt} times, last: {exc!r}")
+                if not await self._dead_letter_in_place(spec, msg, reason, waiting, stop):
                     return False
                 await msg.ack()
                 return True
             delay = spec.backoff_seconds[min(attempt - 1, len(spec.backoff_seconds) - 1)]
             PROCESSED.labels(spec.durable, "retry").inc()
+            if await self._hold(spec, waiting, stop, delay):
+                return False
+        return True
+
+    async def _dead_letter_in_place(
+        self, spec: ConsumerSpec, msg: Msg, reason: str, waiting: list[Msg],
+        stop: asyncio.Event,
+    ) -> bool:
+        """Dead-letter ``msg`` of an ordered consumer, however long the dead-letter stream
+        takes to store it: nothing behind it may be acked before (ack "all" would drop it), nor
+        given back (each redelivery counts towards max_deliver). False when stopping."""
+        attempt = 0
+        while not await self._dead_letter(spec, msg, reason):
+            delay = spec.backoff_seconds[min(attempt, len(spec.backoff_seconds) - 1)]
+            attempt += 1
             if await self._hold(spec, waiting, stop, delay):
                 return False
         return True

@@ -20,6 +20,7 @@ from shared.streams import (
     ingest_partition_filter,
     partition_of,
 )
+from tests.conftest import eventually
 
 
 def _run(account: str, job: str) -> RunReported:
@@ -141,6 +142,37 @@ async def test_a_permanent_failure_holds_up_nothing_behind_it(bus: Bus, error: s
     assert msg.headers is not None
     reason = msg.headers["Backstop-Dead-Letter-Reason"]
     assert reason.startswith(f"permanent failure: {type(PERMANENT[error]()).__name__}: ")
+    info = await bus.js.consumer_info(spec.stream, spec.durable)
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_a_poison_message_the_dead_letters_cannot_take_stays_in_place(bus: Bus) -> None:
+    """Never acked past, never lost: it waits, and the messages behind it, until the dead-letter
+    stream is back."""
+    account = "acct-no-dlq"
+    for i in range(3):
+        await bus.publish(_run(account, f"job{i}"))
+    await bus.js.delete_stream(DEAD_LETTERS.name)
+    spec = ConsumerSpec(stream=INGEST.name, durable="no-dlq-test", ack_policy="all",
+                        filter_subjects=[ingest_partition_filter(partition_of(account))],
+                        batch=8, backoff_seconds=[0.1], max_deliver=2)
+    applied: list[str] = []
+
+    async def handle(events: list[Event]) -> None:
+        if any(isinstance(e, RunReported) and e.job == "job1" for e in events):
+            raise OverflowError("date value out of range")
+        applied.extend(e.job for e in events if isinstance(e, RunReported))
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume_ordered(spec, handle, stop))
+    await asyncio.sleep(2.0)
+    assert applied == ["job0"]  # job2 waits behind job1
+    await bus.ensure_streams([DEAD_LETTERS])
+    await eventually(lambda: len(applied) >= 2)
+    stop.set()
+    await task
+    assert applied == ["job0", "job2"]
+    assert (await bus.js.stream_info(DEAD_LETTERS.name)).state.messages == 1
     info = await bus.js.consumer_info(spec.stream, spec.durable)
     assert info.num_ack_pending == 0 and info.num_pending == 0
 
