@@ -2,9 +2,10 @@
 
 Publishing waits for JetStream's acknowledgement and sets ``Nats-Msg-Id`` to the event id, so a
 retried publish is stored once. Consuming is explicit-ack: a handler's message is acked only after
-the handler returned, i.e. after its work is durable. A failing handler is retried with back-off;
-a message that keeps failing, or cannot be decoded, is copied to the dead-letter stream with the
-reason and then acked: never lost, never looping.
+the handler returned, i.e. after its work is durable. A handler failing for a passing reason is
+retried with back-off; a message that keeps failing, fails permanently (see
+:mod:`shared.failures`) or cannot be decoded is copied to the dead-letter stream with the reason
+and then acked: never lost, never looping, never holding up the messages behind it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
@@ -25,6 +27,8 @@ from nats.js.errors import BadRequestError, NotFoundError
 from prometheus_client import Counter, Histogram
 
 from shared.events import Event, UnknownEvent, decode
+from shared.failures import PermanentFailure as PermanentFailure  # handlers raise it from here
+from shared.failures import describe, is_permanent
 from shared.natsaccess import NatsAccess
 from shared.pubacks import PubAcks
 from shared.streams import (
@@ -68,12 +72,12 @@ def _published_subject(stream: str, stored: str) -> str:
     return spec.published_subject(stored) if spec else stored
 
 
+def _permanent(exc: BaseException) -> str:
+    return f"permanent failure: {describe(exc)}"
+
+
 class BusUnavailable(RuntimeError):
     """JetStream could not confirm the store (NATS down, timeout, no stream)."""
-
-
-class PermanentFailure(Exception):
-    """Raised by a handler when retrying cannot help: the message goes straight to dead letters."""
 
 
 class Bus:
@@ -249,12 +253,18 @@ class Bus:
         ack_now = spec.ack_policy != "all"
         for msg in msgs:
             if msg.metadata.num_delivered > spec.max_deliver:
-                await self._dead_letter(spec, msg, "delivered too often without an ack", ack_now)
-                continue
-            try:
-                batch.append((msg, decode(msg.data)))
-            except (UnknownEvent, ValueError) as exc:
-                await self._dead_letter(spec, msg, f"undecodable: {exc}", ack_now)
+                reason = "delivered too often without an ack"
+            else:
+                try:
+                    batch.append((msg, decode(msg.data)))
+                    continue
+                except (UnknownEvent, ValueError) as exc:
+                    reason = f"undecodable: {exc}"
+            if not await self._dead_letter_in_place(spec, msg, reason, msgs, stop):
+                await self._give_back(msgs, msgs[0].metadata.sequence.stream)
+                return
+            if ack_now:
+                await msg.ack()
         if not batch:
             if not ack_now:
                 await msgs[-1].ack()
@@ -263,14 +273,21 @@ class Bus:
             with HANDLE_SECONDS.labels(spec.durable).time():
                 await handle([event for _, event in batch])
         except Exception as exc:
-            log.warning("%s: batch of %d failed, retrying one by one: %r",
-                        spec.durable, len(batch), exc)
+            # A batch of one failing permanently needs no retry to find the culprit.
+            failed = exc if len(batch) == 1 and is_permanent(exc) else None
+            if failed is None:
+                log.warning("%s: batch of %d failed, retrying one by one: %r",
+                            spec.durable, len(batch), exc)
+            position = {id(msg): i for i, msg in enumerate(msgs)}
             for msg, event in batch:
-                if not await self._retry_in_place(spec, msg, event, handle, stop):
+                waiting = msgs[position[id(msg)]:]
+                if not await self._retry_in_place(spec, waiting, event, handle, stop, failed):
                     # Stopping (e.g. the partition moves on): give the rest back now. Left
                     # unacked, the next owner's ack "all" would cover them unhandled.
                     await self._give_back(msgs, msg.metadata.sequence.stream)
                     return
+            if not ack_now and not msgs[-1].is_acked:
+                await msgs[-1].ack()  # covers dead letters after the last handled one
             return
         if spec.ack_policy == "all":
             await msgs[-1].ack()  # covers the whole batch, dead letters included
@@ -306,31 +323,69 @@ class Bus:
                     await msg.nak()
 
     async def _retry_in_place(
-        self, spec: ConsumerSpec, msg: Msg, event: Event, handle: BatchHandler,
+        self, spec: ConsumerSpec, waiting: list[Msg], event: Event, handle: BatchHandler,
+        stop: asyncio.Event, failed: Exception | None = None,
+    ) -> bool:
+        """Handle one message (``waiting[0]``, the others of its batch wait behind it) until it
+        succeeds or is dead-lettered; False when stopping.
+
+        ``failed``: how the message just failed on its own, if it did. Only transient failures
+        are waited out, as waiting holds up everything behind the message.
+        """
+        msg = waiting[0]
+        for attempt in range(1, spec.max_deliver + 1):
+            exc = failed
+            failed = None
+            if exc is None:
+                try:
+                    await handle([event])
+                except Exception as raised:
+                    exc = raised
+            if exc is None:
+                await msg.ack()
+                PROCESSED.labels(spec.durable, "ok").inc()
+                return True
+            if is_permanent(exc) or attempt == spec.max_deliver:
+                reason = _permanent(exc) if is_permanent(exc) else (
+                    f"failed {attempt} times, last: {exc!r}")
+                if not await self._dead_letter_in_place(spec, msg, reason, waiting, stop):
+                    return False
+                await msg.ack()
+                return True
+            delay = spec.backoff_seconds[min(attempt - 1, len(spec.backoff_seconds) - 1)]
+            PROCESSED.labels(spec.durable, "retry").inc()
+            if await self._hold(spec, waiting, stop, delay):
+                return False
+        return True
+
+    async def _dead_letter_in_place(
+        self, spec: ConsumerSpec, msg: Msg, reason: str, waiting: list[Msg],
         stop: asyncio.Event,
     ) -> bool:
-        """Handle one message until it succeeds or is dead-lettered; False when stopping."""
-        for attempt in range(1, spec.max_deliver + 1):
-            try:
-                await handle([event])
-            except PermanentFailure as exc:
-                await self._dead_letter(spec, msg, f"permanent failure: {exc}")
-                return True
-            except Exception as exc:
-                if attempt == spec.max_deliver:
-                    await self._dead_letter(spec, msg, f"failed {attempt} times, last: {exc!r}")
-                    return True
-                delay = spec.backoff_seconds[min(attempt - 1, len(spec.backoff_seconds) - 1)]
-                PROCESSED.labels(spec.durable, "retry").inc()
-                with contextlib.suppress(Exception):
-                    await msg.in_progress()  # keep it ours while we wait
-                if await pause(stop, delay):
-                    return False
-                continue
-            await msg.ack()
-            PROCESSED.labels(spec.durable, "ok").inc()
-            return True
+        """Dead-letter ``msg`` of an ordered consumer, however long the dead-letter stream
+        takes to store it: nothing behind it may be acked before (ack "all" would drop it), nor
+        given back (each redelivery counts towards max_deliver). False when stopping."""
+        attempt = 0
+        while not await self._dead_letter(spec, msg, reason):
+            delay = spec.backoff_seconds[min(attempt, len(spec.backoff_seconds) - 1)]
+            attempt += 1
+            if await self._hold(spec, waiting, stop, delay):
+                return False
         return True
+
+    @staticmethod
+    async def _hold(spec: ConsumerSpec, waiting: list[Msg], stop: asyncio.Event,
+                    delay: float) -> bool:
+        """Wait ``delay`` keeping ``waiting`` ours; True when stopping. Past the ack wait they
+        would come again, each time counting towards max_deliver though they never failed."""
+        until = time.monotonic() + delay
+        while (left := until - time.monotonic()) > 0:
+            for held in waiting:
+                with contextlib.suppress(Exception):
+                    await held.in_progress()
+            if await pause(stop, min(left, spec.ack_wait_seconds / 2)):
+                return True
+        return False
 
     async def _fetch_loop(
         self, spec: ConsumerSpec, sub: JetStreamContext.PullSubscription,
@@ -347,30 +402,30 @@ class Bus:
         delivered = msg.metadata.num_delivered
         if delivered > spec.max_deliver:
             # Only reachable when the process died while handling it: a poison message.
-            await self._dead_letter(spec, msg, f"delivered {delivered} times without an ack")
+            await self._drop(spec, msg, f"delivered {delivered} times without an ack")
             return
         try:
             event = decode(msg.data)
         except (UnknownEvent, ValueError) as exc:
-            await self._dead_letter(spec, msg, f"undecodable: {exc}")
+            await self._drop(spec, msg, f"undecodable: {exc}")
             return
         try:
             with HANDLE_SECONDS.labels(spec.durable).time():
                 await handle(event)
-        except PermanentFailure as exc:
-            await self._dead_letter(spec, msg, f"permanent failure: {exc}")
-            return
         except Exception as exc:
-            await self._retry_or_dead_letter(spec, msg, delivered, exc)
+            if is_permanent(exc):
+                await self._drop(spec, msg, _permanent(exc))
+            else:
+                await self._retry_or_drop(spec, msg, delivered, exc)
             return
         await msg.ack()
         PROCESSED.labels(spec.durable, "ok").inc()
 
-    async def _retry_or_dead_letter(
+    async def _retry_or_drop(
         self, spec: ConsumerSpec, msg: Msg, delivered: int, exc: Exception
     ) -> None:
         if delivered >= spec.max_deliver:
-            await self._dead_letter(spec, msg, f"failed {delivered} times, last: {exc!r}")
+            await self._drop(spec, msg, f"failed {delivered} times, last: {exc!r}")
             return
         delay = spec.backoff_seconds[min(delivered - 1, len(spec.backoff_seconds) - 1)]
         log.warning("%s: handler failed (delivery %d), retry in %ss: %r",
@@ -378,9 +433,17 @@ class Bus:
         PROCESSED.labels(spec.durable, "retry").inc()
         await msg.nak(delay=delay)
 
-    async def _dead_letter(
-        self, spec: ConsumerSpec, msg: Msg, reason: str, ack: bool = True
-    ) -> None:
+    async def _drop(self, spec: ConsumerSpec, msg: Msg, reason: str) -> None:
+        """Dead-letter and ack; if the dead letters do not store it, leave it to redelivery
+        rather than lose it."""
+        if await self._dead_letter(spec, msg, reason):
+            await msg.ack()
+        else:
+            await msg.nak(delay=spec.backoff_seconds[-1])
+
+    async def _dead_letter(self, spec: ConsumerSpec, msg: Msg, reason: str) -> bool:
+        """Copy ``msg`` to the dead-letter stream; False when JetStream did not store it.
+        Acking the original is the caller's (only it knows what else an ack would cover)."""
         headers: dict[str, Any] = {
             "Backstop-Dead-Letter-Reason": reason[:1000],
             # As published: a replay from the dead letters goes through the same transform.
@@ -392,16 +455,13 @@ class Bus:
         try:
             await self.js.publish(f"{DEAD_LETTER_PREFIX}.{spec.durable}", msg.data, headers=headers)
         except Exception as exc:
-            # Not stored in dead letters: leave it to redelivery rather than lose it.
             log.error("dead-letter publish failed for %s: %r", spec.durable, exc)
-            await msg.nak(delay=spec.backoff_seconds[-1])
-            return
+            return False
         log.error("%s: message %s dead-lettered: %s",
                   spec.durable, msg.metadata.sequence.stream, reason)
         DEAD_LETTERED.labels(spec.durable).inc()
         PROCESSED.labels(spec.durable, "dead_letter").inc()
-        if ack:
-            await msg.ack()
+        return True
 
     async def close(self) -> None:
         """Drain: finish in-flight work and flush pending publishes, then disconnect."""

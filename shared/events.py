@@ -13,13 +13,40 @@ import re
 import secrets
 from datetime import UTC, datetime
 from functools import cache, cached_property
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SUBJECT_ROOT = "backstop"
 # Subject tokens must not contain NATS wildcards, separators or whitespace.
 _SUBJECT_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+# --- what every consumer can compute with and store ----------------------------------------
+# An event outside these ranges is refused when it is built or decoded (a dead letter), never
+# met by a rule halfway through a transaction.
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# Far enough for any report; near enough that a schedule's next occurrence or a deadline years
+# later is still within datetime's range.
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_INT64 = 2**63 - 1  # BIGINT
+MAX_INT32 = 2**31 - 1  # INTEGER
+# The longest interval, grace or run time a schedule may set: ten years.
+MAX_PERIOD_SECONDS = 10 * 366 * 86400
+
+
+# Compared as instants (in pydantic-core, without a Python call on ingest's hot path): the year 1
+# at +14:00 is refused, not overflowed. Ingest moves times to UTC; any offset works here.
+Moment = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT64)]
+Period = Annotated[int, Field(ge=0, le=MAX_PERIOD_SECONDS)]
+Tolerance = Annotated[int, Field(ge=1, le=MAX_INT32)]
+# PostgreSQL text cannot hold NUL: text a consumer stores must not contain it.
+_NO_NUL = r"^[^\x00]*$"
+StoredText = Annotated[str, StringConstraints(pattern=_NO_NUL)]
+JobName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_NO_NUL)]
+ClientText = Annotated[str, StringConstraints(max_length=100, pattern=_NO_NUL)]
 
 
 class UnknownEvent(ValueError):
@@ -41,9 +68,10 @@ class Tenant(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    reseller: str
-    customer: str
-    account: str
+    # As the database's id columns; the subject token check is in ``tokens``.
+    reseller: Annotated[str, StringConstraints(max_length=32)]
+    customer: Annotated[str, StringConstraints(max_length=32)]
+    account: Annotated[str, StringConstraints(max_length=32)]
 
     def tokens(self) -> str:
         return self._tokens
@@ -67,8 +95,8 @@ class Event(BaseModel):
     # First subject token after the root: which stream the event lives in.
     category: ClassVar[str]
 
-    event_id: str = Field(default_factory=new_event_id)
-    occurred_at: datetime = Field(default_factory=utcnow)
+    event_id: str = Field(default_factory=new_event_id, min_length=1, max_length=100)
+    occurred_at: Moment = Field(default_factory=utcnow)
     tenant: Tenant
 
     _registry: ClassVar[dict[tuple[str, int], builtins.type[Event]]] = {}
@@ -127,20 +155,21 @@ class RunReported(Event):
     type: ClassVar[str] = "run"
     category: ClassVar[str] = "ingest"
 
-    job: str
+    job: JobName
     status: RunStatus
-    run_id: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    duration_seconds: float | None = None
-    exit_code: int | None = None
-    bytes_transferred: int | None = None
-    files_transferred: int | None = None
-    error_count: int | None = None
-    message: str | None = None
+    run_id: Annotated[str, StringConstraints(max_length=200, pattern=_NO_NUL)] | None = None
+    started_at: Moment | None = None
+    finished_at: Moment | None = None
+    duration_seconds: Annotated[float, Field(
+        ge=0, le=(LATEST - EARLIEST).total_seconds(), allow_inf_nan=False)] | None = None
+    exit_code: Annotated[int, Field(ge=-MAX_INT32 - 1, le=MAX_INT32)] | None = None
+    bytes_transferred: Count | None = None
+    files_transferred: Count | None = None
+    error_count: Count | None = None
+    message: StoredText | None = None
     log_excerpt: str | None = None
-    client_name: str | None = None
-    client_version: str | None = None
+    client_name: ClientText | None = None
+    client_version: ClientText | None = None
     source: Literal["api", "ping"] = "api"
 
 
@@ -150,8 +179,8 @@ class RunLogged(Event):
     type: ClassVar[str] = "log"
     category: ClassVar[str] = "ingest"
 
-    job: str
-    run_id: str | None = None
+    job: JobName
+    run_id: Annotated[str, StringConstraints(max_length=200, pattern=_NO_NUL)] | None = None
     log_excerpt: str | None = None
     source: Literal["api", "ping"] = "ping"
 
@@ -162,14 +191,14 @@ class ScheduleSet(Event):
     type: ClassVar[str] = "schedule"
     category: ClassVar[str] = "ingest"
 
-    job: str
-    cron: str | None = None
-    timezone: str | None = None
-    interval_seconds: int | None = None
-    grace_seconds: int = 3600
-    missed_runs_tolerance: int = 1
-    failures_tolerance: int = 1
-    max_runtime_seconds: int | None = None
+    job: JobName
+    cron: Annotated[str, StringConstraints(max_length=200)] | None = None
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    interval_seconds: Annotated[int, Field(ge=1, le=MAX_PERIOD_SECONDS)] | None = None
+    grace_seconds: Period = 3600
+    missed_runs_tolerance: Tolerance = 1
+    failures_tolerance: Tolerance = 1
+    max_runtime_seconds: Period | None = None
 
 
 class UsageReported(Event):
@@ -178,9 +207,9 @@ class UsageReported(Event):
     type: ClassVar[str] = "usage"
     category: ClassVar[str] = "ingest"
 
-    bytes_used: int
-    quota_bytes: int | None = None
-    jobs: dict[str, int] = Field(default_factory=dict)
+    bytes_used: Count
+    quota_bytes: Count | None = None
+    jobs: dict[str, Count] = Field(default_factory=dict)
 
 
 class HeartbeatReported(Event):
@@ -189,8 +218,8 @@ class HeartbeatReported(Event):
     type: ClassVar[str] = "heartbeat"
     category: ClassVar[str] = "ingest"
 
-    client_name: str
-    client_version: str
+    client_name: ClientText
+    client_version: ClientText
     hostname: str | None = None
     os: str | None = None
 
@@ -212,9 +241,9 @@ class AlertChanged(Event):
     kind: str
     state: AlertState
     severity: Severity
-    sequence: int
-    job: str | None = None
-    summary: str
-    first_seen: datetime
-    last_changed: datetime
+    sequence: Count
+    job: JobName | None = None
+    summary: StoredText
+    first_seen: Moment
+    last_changed: Moment
     details: dict[str, Any] = Field(default_factory=dict)

@@ -8,7 +8,7 @@ alerts change in the order its events and deadlines happen.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Iterable
+from collections.abc import Collection, Hashable, Iterable
 from datetime import datetime, timedelta
 
 from services.evaluator import dormancy, failures, missed, overruns, quota, versions
@@ -81,6 +81,28 @@ class Engine:
             if when is not None:
                 entries.append((("a", account_id), when))
         self.deadlines.rebuild(entries)
+
+    def replace(
+        self, account_ids: Collection[str], jobs: Iterable[JobFacts],
+        accounts: Iterable[AccountFacts],
+    ) -> None:
+        """Put facts read from the database in place of what memory holds of ``account_ids``
+        (ahead of the database after a failed transaction); nothing else is touched."""
+        for key in [key for key in self.jobs if key[0] in account_ids]:
+            del self.jobs[key]
+            self.deadlines.set(("j", *key), None)
+        for account_id in account_ids:
+            self.accounts.pop(account_id, None)
+            self.deadlines.set(("a", account_id), None)
+        self.dirty_jobs = {key for key in self.dirty_jobs if key[0] not in account_ids}
+        self.schedule_changed = {k for k in self.schedule_changed if k[0] not in account_ids}
+        self.dirty_accounts -= set(account_ids)
+        for account in accounts:
+            self.accounts[account.tenant.account] = account
+            self._reschedule_account(account)
+        for job in jobs:
+            self.jobs[job.key] = job
+            self._reschedule_job(job)
 
     def add_account(self, account: AccountFacts) -> None:
         if account.tenant.account in self.accounts:

@@ -92,6 +92,9 @@ class PartitionWorker:
         # Serialises use of the engine between the batch and the deadline task.
         self.lock = asyncio.Lock()
         self._deadlines_moved = asyncio.Event()
+        # Accounts whose facts in memory may be ahead of the database (a batch touching them
+        # has not committed): read again before the engine next works on them.
+        self._unsure: set[str] = set()
         self._accounts_checked = 0.0
         self._loaded_at = datetime.now(UTC)
 
@@ -121,29 +124,32 @@ class PartitionWorker:
         engine = Engine(self.evaluator.policies, self.evaluator.clock)
         engine.load(store.load_jobs(session, {self.partition}),
                     store.load_accounts(session, {self.partition}))
-        self.engine = engine
+        self.engine, self._unsure = engine, set()
 
     # --- events ----------------------------------------------------------------------------
 
     async def handle(self, events: list[Event]) -> None:
+        """Apply ``events`` in one transaction. A failure leaves the accounts they touched to
+        be read again by the next transaction: a poison message costs a reload of one
+        account, not of the partition, before the bus retries or dead-letters it."""
         # Even when told to stop, the batch in hand is finished while the lease fence (in
         # ``_apply``) still passes: left unacked, it would hold up the partition's next owner.
+        touched = {event.tenant.account for event in events}
         try:
             changed = await self.evaluator.db_run(
-                lambda session: self._apply(session, events), lock=self.lock)
+                lambda session: self._apply(session, events, touched), lock=self.lock)
         except LeaseLost:
             self.stop.set()
             raise
-        except Exception:
-            # Memory may be ahead of the rolled-back database: start over from the database.
-            await self.load()
-            raise
+        self._unsure -= touched  # committed: memory and database agree again
         self._deadlines_moved.set()
         if changed:
             self.evaluator.relay.poke()
 
-    def _apply(self, session: Session, events: list[Event]) -> bool:
+    def _apply(self, session: Session, events: list[Event], touched: set[str]) -> bool:
         self.evaluator.leases.check(session, self.partition)
+        self._reload_unsure(session)
+        self._unsure |= touched  # until the commit
         fresh = store.claim_events(session, CONSUMER, [e.event_id for e in events])
         self._ensure_accounts(session, events)
         transitions = []
@@ -152,6 +158,14 @@ class PartitionWorker:
                 fresh.discard(event.event_id)  # the same event twice in one batch: once
                 transitions.extend(self.engine.apply(event))
         return self._write(session, transitions)
+
+    def _reload_unsure(self, session: Session) -> None:
+        if not self._unsure:
+            return
+        unsure = self._unsure
+        self.engine.replace(unsure, store.load_jobs(session, {self.partition}, unsure),
+                            store.load_accounts(session, {self.partition}, only=unsure))
+        self._unsure = set()
 
     def _ensure_accounts(self, session: Session, events: list[Event]) -> None:
         missing = {e.tenant.account for e in events} - self.engine.accounts.keys()
@@ -219,6 +233,7 @@ class PartitionWorker:
 
     def _due(self, session: Session) -> bool:
         self.evaluator.leases.check(session, self.partition)
+        self._reload_unsure(session)
         return self._write(session, self.engine.due())
 
     async def _pick_up_new_accounts(self) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, true, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -69,22 +69,37 @@ def claim_events(session: Session, consumer: str, event_ids: list[str]) -> set[s
 Firing = dict[tuple[str, str | None], set[str]]
 
 
-def _firing(session: Session, partitions: Collection[int]) -> Firing:
+def _firing(
+    session: Session, partitions: Collection[int], accounts: Collection[str] | None = None
+) -> Firing:
     out: Firing = {}
-    rows = session.execute(sql_select(Alert.account_id, Alert.job, Alert.kind, Alert.key)  # type: ignore[call-overload]
-                           .where(Alert.state == "firing"))
-    for account_id, job, kind, key in rows:
-        if partition_of(account_id) in partitions:
-            out.setdefault((account_id, job), set()).add(f"{kind}:{key}" if key else kind)
+    query = sql_select(Alert.account_id, Alert.job, Alert.kind, Alert.key).where(  # type: ignore[call-overload]
+        Alert.state == "firing")
+    for where in _chunks_of(col(Alert.account_id), accounts):
+        for account_id, job, kind, key in session.execute(query.where(where)):
+            if partition_of(account_id) in partitions:
+                out.setdefault((account_id, job), set()).add(f"{kind}:{key}" if key else kind)
     return out
 
 
-def load_jobs(session: Session, partitions: Collection[int]) -> list[JobFacts]:
-    """Every job of ``partitions``: plain rows, not ORM objects, as start-up time matters."""
-    firing = _firing(session, partitions)
+def _chunks_of(column: Any, values: Collection[str] | None) -> list[Any]:
+    """``column IN values`` in chunks, or one condition that is always true without values."""
+    if values is None:
+        return [true()]
+    wanted = list(values)
+    return [column.in_(wanted[start:start + _CHUNK]) for start in range(0, len(wanted), _CHUNK)]
+
+
+def load_jobs(
+    session: Session, partitions: Collection[int], accounts: Collection[str] | None = None
+) -> list[JobFacts]:
+    """Every job of ``partitions`` (or of those ``accounts`` in them): plain rows, not ORM
+    objects, as start-up time matters."""
+    firing = _firing(session, partitions, accounts)
     table = JobState.__table__  # type: ignore[attr-defined]
-    rows = session.execute(
-        sql_select(table).where(table.c.partition.in_(list(partitions)))).mappings()
+    in_partitions = table.c.partition.in_(list(partitions))
+    rows = [row for where in _chunks_of(table.c.account_id, accounts)
+            for row in session.execute(sql_select(table).where(in_partitions, where)).mappings()]
     tenants: dict[str, Tenant] = {}
     schedules: dict[tuple[str | None, str | None, int | None], Schedule | None] = {}
     jobs: list[JobFacts] = []
@@ -143,7 +158,7 @@ def load_accounts(
         for found in session.exec(select(AccountState).where(
                 col(AccountState.account_id).in_(ids[start:start + _CHUNK]))):
             states[found.account_id] = found
-    firing = _firing(session, partitions)
+    firing = _firing(session, partitions, ids if only is not None else None)
     out = []
     for account_id, reseller_id, customer_id, created_at, quota_bytes in wanted:
         state = states.get(account_id)

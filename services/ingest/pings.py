@@ -59,9 +59,10 @@ def parse_action(part: str) -> tuple[Action, int | None]:
     if part in ACTIONS:
         return part, None  # type: ignore[return-value]
     if part.isascii() and part.isdigit():
-        status = int(part)
-        if status > 255:
+        digits = part.lstrip("0") or "0"
+        if len(digits) > 3 or int(digits) > 255:  # int() of thousands of digits would raise
             raise PingBadRequest("invalid url format")
+        status = int(digits)
         return ("success" if status == 0 else "fail"), status
     raise PingNotFound()
 
@@ -92,8 +93,14 @@ def ping_event(caller: Caller, ping: Ping, body_limit: int) -> Event:
         tenant=caller.tenant, job=ping.job, status=status,
         run_id=ping.run_id, started_at=now if status == "started" else None,
         finished_at=finished, exit_code=ping.exit_status, log_excerpt=excerpt,
-        client_name=(ping.user_agent or "")[:MAX_CLIENT_NAME] or None, source="ping",
+        client_name=_client_name(ping.user_agent), source="ping",
     )
+
+
+def _client_name(user_agent: str | None) -> str | None:
+    # NUL cannot be stored (PostgreSQL text); HTTP servers refuse it in headers, but this
+    # function must not depend on which server runs it.
+    return (user_agent or "").replace("\x00", "")[:MAX_CLIENT_NAME] or None
 
 
 class PingIntake:

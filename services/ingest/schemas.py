@@ -15,27 +15,40 @@ from pydantic import (
 )
 
 from services.ingest.cron import check_cron, check_timezone
+from shared.events import EARLIEST, MAX_INT64
 from shared.tenancy import JOB_NAME
 
 # Clocks drift; a report from further ahead than this is a bug or a lie.
 MAX_CLOCK_SKEW = timedelta(minutes=10)
-# Counters end up in BIGINT columns downstream.
-MAX_INT64 = 2**63 - 1
 MAX_BATCH = 500
+# PostgreSQL text cannot hold NUL; the consumers store these fields.
+NO_NUL = r"^[^\x00]*$"
 
 JobName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=JOB_NAME.pattern)]
+# Counters end up in BIGINT columns downstream.
 Counter = Annotated[int, Field(ge=0, le=MAX_INT64)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_NUL)]
 
 
-def _not_in_future(value: datetime | None) -> datetime | None:
+_BEFORE_ALL, _AFTER_ALL = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
+def _sane_time(value: datetime | None) -> datetime | None:
+    """An aware time from 2000 on and not in the future, moved to UTC: what the consumers
+    compute with. The year 1 at +14:00, say, has no UTC time at all."""
     if value is None:
         return None
     if value.tzinfo is None:
         raise ValueError("timestamp needs a time zone offset (e.g. 'Z' or '+01:00')")
-    if value - datetime.now(UTC) > MAX_CLOCK_SKEW:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # the calendar's first or last day moved past its end
+        utc = _BEFORE_ALL if value.year == 1 else _AFTER_ALL
+    if utc < EARLIEST:
+        raise ValueError(f"timestamp is before {EARLIEST:%Y-%m-%d} (UTC): check the client's clock")
+    if utc - datetime.now(UTC) > MAX_CLOCK_SKEW:
         raise ValueError("timestamp is in the future")
-    return value
+    return utc
 
 
 class Strict(BaseModel):
@@ -48,22 +61,22 @@ class RunReport(Strict):
 
     job: JobName
     status: Literal["started", "success", "warning", "failure"]
-    run_id: str | None = Field(None, min_length=1, max_length=100)
+    run_id: str | None = Field(None, min_length=1, max_length=100, pattern=NO_NUL)
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    duration_seconds: float | None = Field(None, ge=0, le=366 * 86400)
+    duration_seconds: float | None = Field(None, ge=0, le=366 * 86400, allow_inf_nan=False)
     exit_code: int | None = Field(None, ge=-1, le=255)
     bytes_transferred: Counter | None = None
     files_transferred: Counter | None = None
     error_count: Counter | None = None
-    message: str | None = Field(None, max_length=2000)
+    message: str | None = Field(None, max_length=2000, pattern=NO_NUL)
     log_excerpt: str | None = Field(
         None, description="The run's log; a long one is kept cut, with a marker, not refused."
     )
     client_name: ShortText | None = None
     client_version: ShortText | None = None
 
-    _check_times = field_validator("started_at", "finished_at")(_not_in_future)
+    _check_times = field_validator("started_at", "finished_at")(_sane_time)
 
     @model_validator(mode="after")
     def _consistent(self) -> RunReport:

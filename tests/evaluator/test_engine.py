@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 
 from services.evaluator.clock import FakeClock
 from services.evaluator.engine import Engine
-from services.evaluator.facts import AccountFacts, Transition
+from services.evaluator.facts import AccountFacts, JobFacts, Transition
 from services.evaluator.policies import Override, PolicyBook
+from shared.events import Tenant
 from tests.evaluator.conftest import T0, TENANT, heartbeat, run, schedule, usage
 
 HOUR = timedelta(hours=1)
@@ -255,3 +256,24 @@ def test_policies_change_moves_deadlines(clock: FakeClock) -> None:
     e.set_policies(PolicyBook.build([Override("job", f"{TENANT.account}/nightly",
                                               "grace_seconds", "60")]))
     assert e.next_deadline() == T0 + HOUR + timedelta(seconds=60)
+
+
+def test_replace_puts_stored_facts_in_place_of_one_accounts_and_leaves_the_rest(
+    clock: FakeClock
+) -> None:
+    """After a failed transaction: the accounts it touched are read again, nobody else's."""
+    other = Tenant(reseller="r1", customer="c1", account="a2")
+    e = engine(clock)
+    for tenant in (TENANT, other):
+        e.apply(schedule(T0, tenant=tenant, interval_seconds=3600))
+    kept = e.jobs[(other.account, "nightly")]
+    stored = JobFacts(tenant=TENANT, name="db", job_id="j1")
+    e.apply(run("failure", T0, tenant=TENANT))  # then the transaction fails
+    e.replace({TENANT.account}, [stored], [AccountFacts(tenant=TENANT, created_at=T0)])
+    assert e.jobs == {(TENANT.account, "db"): stored, (other.account, "nightly"): kept}
+    assert e.deadlines.get(("j", TENANT.account, "nightly")) is None
+    assert e.deadlines.get(("j", other.account, "nightly")) == T0 + 2 * HOUR
+    assert e.accounts[TENANT.account].first_run_at is None
+    jobs, accounts, _ = e.take_dirty()
+    assert {j.tenant.account for j in jobs} == {other.account}
+    assert TENANT.account not in {a.tenant.account for a in accounts}

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from datetime import UTC, datetime
+
+import pytest
+from pydantic import BaseModel
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from shared.bus import Bus, PermanentFailure
 from shared.events import Event, RunReported, Tenant
@@ -16,6 +20,7 @@ from shared.streams import (
     ingest_partition_filter,
     partition_of,
 )
+from tests.conftest import eventually
 
 
 def _run(account: str, job: str) -> RunReported:
@@ -44,8 +49,7 @@ async def _consume(bus: Bus, spec: ConsumerSpec, handle, until) -> None:  # type
         raise AssertionError("consumer did not finish")
     finally:
         stop.set()
-        with contextlib.suppress(Exception):
-            await task
+        await task  # a consumer that crashed must fail the test, even if it got far enough
 
 
 async def test_ordered_consumer_keeps_order_through_a_failure(bus: Bus) -> None:
@@ -91,6 +95,148 @@ async def test_ordered_consumer_dead_letters_a_poison_message_and_goes_on(bus: B
     assert applied == ["job0", "job2"]
     info = await bus.js.stream_info(DEAD_LETTERS.name)
     assert info.state.messages == 1
+
+
+def _validation_error() -> Exception:
+    class Positive(BaseModel):
+        n: int
+
+    try:
+        Positive.model_validate({"n": "many"})
+    except ValueError as exc:
+        return exc
+    raise AssertionError("validated")
+
+
+PERMANENT = {
+    "overflow": lambda: OverflowError("date value out of range"),
+    "validation": _validation_error,
+    "naive vs aware": lambda: TypeError("can't compare offset-naive and offset-aware datetimes"),
+}
+
+
+@pytest.mark.parametrize("error", list(PERMANENT))
+async def test_a_permanent_failure_holds_up_nothing_behind_it(bus: Bus, error: str) -> None:
+    """Dead-lettered at once with its reason, however long the back-off of a transient one."""
+    account = f"acct-perm-{error}".replace(" ", "-")
+    for i in range(4):
+        await bus.publish(_run(account, f"job{i}"))
+    spec = ConsumerSpec(stream=INGEST.name, durable=f"permanent-{account}", ack_policy="all",
+                        filter_subjects=[ingest_partition_filter(partition_of(account))],
+                        batch=8, backoff_seconds=[30])
+    applied: list[str] = []
+    loop = asyncio.get_running_loop()
+    started, finished = loop.time(), 0.0
+
+    async def handle(events: list[Event]) -> None:
+        nonlocal finished
+        if any(isinstance(e, RunReported) and e.job == "job1" for e in events):
+            raise PERMANENT[error]()
+        applied.extend(e.job for e in events if isinstance(e, RunReported))
+        finished = loop.time()
+
+    await _consume(bus, spec, handle, lambda: len(applied) >= 3)
+    assert finished - started < 1.0
+    assert applied == ["job0", "job2", "job3"]
+    msg = await bus.js.get_last_msg(DEAD_LETTERS.name, f"backstop.dlq.{spec.durable}")
+    assert msg.headers is not None
+    reason = msg.headers["Backstop-Dead-Letter-Reason"]
+    assert reason.startswith(f"permanent failure: {type(PERMANENT[error]()).__name__}: ")
+    info = await bus.js.consumer_info(spec.stream, spec.durable)
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_a_poison_message_the_dead_letters_cannot_take_stays_in_place(bus: Bus) -> None:
+    """Never acked past, never lost: it waits, and the messages behind it, until the dead-letter
+    stream is back."""
+    account = "acct-no-dlq"
+    for i in range(3):
+        await bus.publish(_run(account, f"job{i}"))
+    await bus.js.delete_stream(DEAD_LETTERS.name)
+    spec = ConsumerSpec(stream=INGEST.name, durable="no-dlq-test", ack_policy="all",
+                        filter_subjects=[ingest_partition_filter(partition_of(account))],
+                        batch=8, backoff_seconds=[0.1], max_deliver=2)
+    applied: list[str] = []
+
+    async def handle(events: list[Event]) -> None:
+        if any(isinstance(e, RunReported) and e.job == "job1" for e in events):
+            raise OverflowError("date value out of range")
+        applied.extend(e.job for e in events if isinstance(e, RunReported))
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume_ordered(spec, handle, stop))
+    await asyncio.sleep(2.0)
+    assert applied == ["job0"]  # job2 waits behind job1
+    await bus.ensure_streams([DEAD_LETTERS])
+    await eventually(lambda: len(applied) >= 2)
+    stop.set()
+    await task
+    assert applied == ["job0", "job2"]
+    assert (await bus.js.stream_info(DEAD_LETTERS.name)).state.messages == 1
+    info = await bus.js.consumer_info(spec.stream, spec.durable)
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_a_transient_failure_is_waited_out_in_place(bus: Bus) -> None:
+    """The database away: retrying is right, and nothing may overtake the message."""
+    account = "acct-transient"
+    for i in range(3):
+        await bus.publish(_run(account, f"job{i}"))
+    spec = ConsumerSpec(stream=INGEST.name, durable="transient-test", ack_policy="all",
+                        filter_subjects=[ingest_partition_filter(partition_of(account))],
+                        batch=8, backoff_seconds=[0.2])
+    away = create_engine("sqlite:////nonexistent/dir/backstop.db")
+    applied: list[str] = []
+    attempts: list[str] = []
+
+    async def handle(events: list[Event]) -> None:
+        jobs = [e.job for e in events if isinstance(e, RunReported)]
+        attempts.append(",".join(jobs))
+        if "job1" in jobs and attempts.count("job1") < 2:
+            with away.connect() as conn:  # a real OperationalError: unable to open the file
+                conn.execute(text("select 1"))
+        applied.extend(jobs)
+
+    await _consume(bus, spec, handle, lambda: len(applied) >= 3)
+    assert applied == ["job0", "job1", "job2"]
+    assert attempts == ["job0,job1,job2", "job0", "job1", "job1", "job2"]
+    assert (await bus.js.stream_info(DEAD_LETTERS.name)).state.messages == 0
+    with pytest.raises(OperationalError):
+        away.connect()
+
+
+async def test_messages_waiting_behind_a_retry_longer_than_the_ack_wait_stay_ours(
+    bus: Bus
+) -> None:
+    """Not delivered again meanwhile: each delivery would count towards max_deliver, and a
+    message that never failed would end up in the dead letters."""
+    account = "acct-held"
+    for i in range(3):
+        await bus.publish(_run(account, f"job{i}"))
+    spec = ConsumerSpec(stream=INGEST.name, durable="held-test", ack_policy="all",
+                        filter_subjects=[ingest_partition_filter(partition_of(account))],
+                        batch=8, backoff_seconds=[3.0], ack_wait_seconds=1, max_deliver=2)
+    applied: list[str] = []
+    failed: list[int] = []
+
+    async def handle(events: list[Event]) -> None:
+        jobs = [e.job for e in events if isinstance(e, RunReported)]
+        if "job1" in jobs and len(failed) < 2:
+            failed.append(1)
+            raise RuntimeError("database restarting")
+        applied.extend(jobs)
+
+    await _consume(bus, spec, handle, lambda: len(applied) >= 3)
+    await asyncio.sleep(1.5)  # a redelivery would have come by now
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume_ordered(spec, handle, stop))
+    await asyncio.sleep(1.5)
+    stop.set()
+    await task
+    assert applied == ["job0", "job1", "job2"]
+    info = await bus.js.consumer_info(spec.stream, spec.durable)
+    assert info.num_redelivered == 0 and info.num_ack_pending == 0
+    assert (await bus.js.stream_info(DEAD_LETTERS.name)).state.messages == 0
 
 
 def _handover_spec(durable: str, account: str, ack_wait: float) -> ConsumerSpec:

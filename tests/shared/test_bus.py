@@ -198,3 +198,32 @@ async def test_publish_raises_bus_unavailable_when_nats_is_down(tmp_path) -> Non
         assert bus.acks.pending == 0
     finally:
         await bus.close()
+
+
+async def test_a_handler_failing_on_the_data_dead_letters_at_once_and_the_rest_goes_on(
+    bus: Bus,
+) -> None:
+    for i in range(3):
+        await bus.publish(run_event(f"e{i}"))
+    consumer = ConsumerSpec(stream=INGEST.name, durable="data-error",
+                            filter_subjects=[RunReported.subject_filter()], backoff_seconds=[30])
+    handled: list[str] = []
+    poisoned: list[int] = []
+
+    async def handle(event: Event) -> None:
+        if event.event_id == "e1":
+            poisoned.append(1)
+            raise OverflowError("date value out of range")
+        handled.append(event.event_id)
+
+    async def done() -> bool:
+        return len(handled) == 2 and await stream_count(bus, DEAD_LETTERS.name) == 1
+
+    await consume_until(bus, consumer, handle, done)
+    assert handled == ["e0", "e2"] and poisoned == [1]  # tried once, not retried
+    msg = await bus.js.get_last_msg(DEAD_LETTERS.name, "backstop.dlq.data-error")
+    assert msg.headers is not None
+    assert msg.headers["Backstop-Dead-Letter-Reason"] == (
+        "permanent failure: OverflowError: date value out of range")
+    info = await bus.js.consumer_info(INGEST.name, "data-error")
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0

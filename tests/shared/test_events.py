@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -49,3 +50,37 @@ def test_tenant_ids_must_be_safe_subject_tokens(bad: str) -> None:
                         status="success")
     with pytest.raises(ValueError):
         event.subject()
+
+
+def _run_payload(**fields: object) -> bytes:
+    body = {"type": "run", "schema_version": 1, "event_id": "e1",
+            "occurred_at": "2026-01-02T03:04:05Z", "tenant": TENANT.model_dump(),
+            "job": "nightly", "status": "failure", **fields}
+    return json.dumps(body).encode()  # NaN and Infinity as Python writes them
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("finished_at", "0001-01-01T00:00:00+14:00"),  # has no UTC time at all
+    ("finished_at", "0001-01-01T00:00:00Z"),
+    ("started_at", "1999-12-31T23:59:59Z"),
+    ("occurred_at", "2100-01-01T00:00:00Z"),
+    ("finished_at", "2026-01-01T00:00:00"),  # naive
+    ("duration_seconds", float("nan")),
+    ("duration_seconds", float("inf")),
+    ("bytes_transferred", 2**63),
+    ("exit_code", 2**40),
+    ("message", "disk\x00full"),
+    ("job", "x" * 129),
+])
+def test_an_event_no_consumer_can_process_is_refused_at_decode(field: str, value: object) -> None:
+    """Whoever published it (not only ingest): it becomes a dead letter, not a poison."""
+    with pytest.raises(ValueError, match=field):
+        decode(_run_payload(**{field: value}))
+
+
+def test_times_compare_as_instants_whatever_their_offset() -> None:
+    with pytest.raises(ValueError, match="finished_at"):
+        decode(_run_payload(finished_at="2000-01-01T13:30:00+14:00"))  # 1999-12-31T23:30Z
+    event = decode(_run_payload(finished_at="2000-01-01T14:30:00+14:00"))
+    assert isinstance(event, RunReported)
+    assert event.finished_at == datetime(2000, 1, 1, 0, 30, tzinfo=UTC)
