@@ -49,5 +49,5 @@ def show(
     if as_json:
         typer.echo(json.dumps(out))
     else:
-        tables.emit([{"field": k, "value": v} for k, v in out.items()], ["field", "value"],
-                    as_json=False)
+        typer.echo(tables.render([{"field": k, "value": v} for k, v in out.items()],
+                                 ["field", "value"]))

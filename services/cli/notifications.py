@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
+from services.cli import tables
 from services.cli.accounts import database
-from services.cli.output import emit_lines, emit_page
 from services.notifier import admin, delivery, silences
 from shared.db import utcnow
 from shared.tenancy import Account
@@ -35,10 +35,6 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def parse_since(text: str, now: datetime) -> datetime:
     """``24h``, ``30m``, ``7d`` (that long ago) or an ISO 8601 time (UTC unless it says)."""
     try:
@@ -59,11 +55,8 @@ def _choice(value: str | None, allowed: tuple[str, ...], name: str) -> str | Non
     return value
 
 
-LIMIT = typer.Option(50, min=1, max=10_000, help="Rows per page.")
-OFFSET = typer.Option(0, min=0, help="Rows to skip (the footer says what comes next).")
 KIND = typer.Option(None, help="Alert kind (failed_run, missed_run, quota, …).")
 SINCE = typer.Option(None, help="Created since: 24h, 7d, or an ISO time.")
-JSON_PAGE = typer.Option(False, "--json", help="Print {total, offset, limit, items}.")
 
 
 @app.command()
@@ -114,9 +107,9 @@ def status(
     fingerprint: str = typer.Argument(None, help="Alert fingerprint (a prefix will do)."),
     state: str | None = typer.Option(None, help="firing or resolved."),
     kind: str = KIND,
-    limit: int = LIMIT,
-    offset: int = OFFSET,
-    as_json: bool = JSON_PAGE,
+    limit: int = tables.LIMIT,
+    offset: int = tables.OFFSET,
+    as_json: bool = tables.JSON,
 ) -> None:
     """Per alert: state, when it was last notified, how many notifications went out, how many
     are dead letters."""
@@ -124,14 +117,15 @@ def status(
         page = admin.alert_status(session, fingerprint,
                                   state=_choice(state, admin.ALERT_STATES, "--state"),
                                   kind=kind, limit=limit, offset=offset)
-    emit_page([{"fingerprint": r.state.fingerprint, "kind": r.state.kind,
-                "account_id": r.state.account_id, "job": r.state.job, "state": r.state.state,
-                "last_notified_at": _iso(r.state.last_notified_at),
-                "notification_count": r.state.notification_count, "dead": r.dead,
-                "reminders_sent": r.state.reminders_sent,
-                "next_reminder_at": _iso(r.state.next_reminder_at)} for r in page.items],
-              ["fingerprint", "kind", "state", "job", "last_notified_at", "notification_count",
-               "dead"], total=page.total, offset=offset, limit=limit, as_json=as_json)
+    rows = [{"fingerprint": r.state.fingerprint, "kind": r.state.kind,
+             "account_id": r.state.account_id, "job": r.state.job, "state": r.state.state,
+             "last_notified_at": r.state.last_notified_at,
+             "notification_count": r.state.notification_count, "dead": r.dead,
+             "reminders_sent": r.state.reminders_sent,
+             "next_reminder_at": r.state.next_reminder_at} for r in page.items]
+    tables.emit(tables.Page(rows, page.total, offset, limit),
+                ["fingerprint", "kind", "state", "job", "last_notified_at", "notification_count",
+                 "dead"], as_json=as_json)
 
 
 @app.command("list")
@@ -141,9 +135,9 @@ def list_notifications(
     kind: str = KIND,
     channel: str = typer.Option(None, help="email or webhook."),
     since: str = SINCE,
-    limit: int = LIMIT,
-    offset: int = OFFSET,
-    as_json: bool = JSON_PAGE,
+    limit: int = tables.LIMIT,
+    offset: int = tables.OFFSET,
+    as_json: bool = tables.JSON,
 ) -> None:
     """The notification log (and delivery queue), newest first, a page at a time."""
     filters = admin.Filters(
@@ -152,14 +146,14 @@ def list_notifications(
         since=parse_since(since, utcnow()) if since else None)
     with database().session() as session:
         page = admin.notifications(session, filters, limit, offset)
-    emit_page([{"id": r.id, "status": r.status, "channel": r.channel, "target": r.target,
-                "kind": r.alert.get("kind"), "transition": r.transition,
-                "fingerprint": r.fingerprint, "attempts": r.attempts,
-                "created_at": _iso(r.created_at), "sent_at": _iso(r.sent_at),
-                "dead_at": _iso(r.dead_at), "last_error": r.last_error} for r in page.items],
-              ["id", "status", "channel", "target", "kind", "transition", "attempts",
-               "created_at", "last_error"],
-              total=page.total, offset=offset, limit=limit, as_json=as_json)
+    rows = [{"id": r.id, "status": r.status, "channel": r.channel, "target": r.target,
+             "kind": r.alert.get("kind"), "transition": r.transition,
+             "fingerprint": r.fingerprint, "attempts": r.attempts, "created_at": r.created_at,
+             "sent_at": r.sent_at, "dead_at": r.dead_at, "last_error": r.last_error}
+            for r in page.items]
+    tables.emit(tables.Page(rows, page.total, offset, limit),
+                ["id", "status", "channel", "target", "kind", "transition", "attempts",
+                 "created_at", "last_error"], as_json=as_json, capped=["last_error"])
 
 
 @app.command()
@@ -187,28 +181,26 @@ def count(
             "notifications": {"total": totals["notifications"], "groups": notes},
         }))
         return
-    for name, rows, columns in (("alerts", alerts, ["state", "kind", "count"]),
-                                ("notifications", notes,
-                                 ["status", "channel", "kind", "count"])):
-        if name == "notifications":
-            typer.echo("")
-        typer.echo(name)
-        total = {c: "" for c in columns} | {columns[0]: "total", "count": totals[name]}
-        emit_lines([*rows, total], columns, False)
+    typer.echo(f"alerts: {totals['alerts']}")
+    typer.echo(tables.render(alerts, ["state", "kind", "count"]))
+    typer.echo(f"\nnotifications: {totals['notifications']}")
+    typer.echo(tables.render(notes, ["status", "channel", "kind", "count"]))
 
 
 @app.command()
 def attempts(
     notification_id: int = typer.Argument(..., help="Notification id (see `list`)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    as_json: bool = tables.JSON, limit: int = tables.LIMIT, offset: int = tables.OFFSET,
 ) -> None:
-    """Every delivery attempt of one notification."""
+    """Every delivery attempt of one notification, oldest first."""
     with database().session() as session:
         rows = admin.attempts(session, notification_id)
-    emit_lines([{"at": _iso(a.at), "status": a.status, "channel": a.channel, "target": a.target,
-                 "http_status": a.http_status, "duration_ms": a.duration_ms, "error": a.error}
-                for a in rows], ["at", "status", "channel", "target", "http_status", "error"],
-               as_json)
+    listing = [{"at": a.at, "status": a.status, "channel": a.channel, "target": a.target,
+                "http_status": a.http_status, "duration_ms": a.duration_ms, "error": a.error}
+               for a in rows]
+    tables.emit(tables.Page.cut(listing, limit, offset),
+                ["at", "status", "channel", "target", "http_status", "error"],
+                as_json=as_json, capped=["error"])
 
 
 @app.command()
@@ -223,18 +215,18 @@ def replay(
 
 @app.command()
 def suppressed(
-    limit: int = LIMIT,
-    offset: int = OFFSET,
-    as_json: bool = JSON_PAGE,
+    limit: int = tables.LIMIT,
+    offset: int = tables.OFFSET,
+    as_json: bool = tables.JSON,
 ) -> None:
     """Transitions not notified, with the reason (silenced, inhibited, …), newest first."""
     with database().session() as session:
         page = admin.suppressed(session, limit, offset)
-    emit_page([{"key": r.key, "kind": r.alert.get("kind"), "transition": r.transition,
-                "account_id": r.account_id, "reason": r.suppressed_reason,
-                "at": _iso(r.planned_at)} for r in page.items],
-              ["at", "reason", "kind", "transition", "account_id", "key"],
-              total=page.total, offset=offset, limit=limit, as_json=as_json)
+    rows = [{"key": r.key, "kind": r.alert.get("kind"), "transition": r.transition,
+             "account_id": r.account_id, "reason": r.suppressed_reason, "at": r.planned_at}
+            for r in page.items]
+    tables.emit(tables.Page(rows, page.total, offset, limit),
+                ["at", "reason", "kind", "transition", "account_id", "key"], as_json=as_json)
 
 
 @silence_app.command("add")
@@ -262,15 +254,17 @@ def silence_add(
 @silence_app.command("list")
 def silence_list(
     expired: bool = typer.Option(False, help="Include expired silences."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    as_json: bool = tables.JSON, limit: int = tables.LIMIT, offset: int = tables.OFFSET,
 ) -> None:
-    """Active (and with --expired, past) silences."""
+    """Active (and with --expired, past) silences, oldest first."""
     with database().session() as session:
         rows = silences.listing(session, include_expired=expired, at=utcnow())
-    emit_lines([{"id": s.id, "reseller_id": s.reseller_id, "customer_id": s.customer_id,
-                 "account_id": s.account_id, "starts_at": _iso(s.starts_at),
-                 "ends_at": _iso(s.ends_at), "reason": s.reason} for s in rows],
-               ["id", "reseller_id", "customer_id", "account_id", "ends_at", "reason"], as_json)
+    listing = [{"id": s.id, "reseller_id": s.reseller_id, "customer_id": s.customer_id,
+                "account_id": s.account_id, "starts_at": s.starts_at, "ends_at": s.ends_at,
+                "reason": s.reason} for s in rows]
+    tables.emit(tables.Page.cut(listing, limit, offset),
+                ["id", "reseller_id", "customer_id", "account_id", "ends_at", "reason"],
+                as_json=as_json, capped=["reason"])
 
 
 @silence_app.command("remove")

@@ -112,21 +112,20 @@ def list_(
             ClientMinVersion.client_name)).all()
     listing = [{"scope": row.scope, "scope_id": row.scope_id, "name": row.name,
                 "value": row.value} for row in rows]
-    if as_json:
-        listing += [{"client_name": v.client_name, "min_version": v.min_version}
-                    for v in versions]
-    else:
-        listing += [{"scope": "client", "scope_id": v.client_name, "name": "min_version",
-                     "value": v.min_version} for v in versions]
+    listing += [{"scope": "client", "scope_id": v.client_name, "name": "min_version",
+                 "value": v.min_version} for v in versions]
     tables.emit(tables.Page.cut(listing, limit, offset), ["scope", "scope_id", "name", "value"],
                 as_json=as_json)
 
 
 @app.command()
-def defaults(as_json: bool = tables.JSON) -> None:
+def defaults(
+    as_json: bool = tables.JSON, limit: int = tables.LIMIT, offset: int = tables.OFFSET,
+) -> None:
     """The settings, their defaults and what they mean."""
-    tables.emit([{"name": s.name, "default": s.default, "description": s.description}
-                 for s in SETTINGS.values()], ["name", "default", "description"],
+    listing = [{"name": s.name, "default": s.default, "description": s.description}
+               for s in SETTINGS.values()]
+    tables.emit(tables.Page.cut(listing, limit, offset), ["name", "default", "description"],
                 as_json=as_json)
 
 

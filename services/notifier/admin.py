@@ -202,8 +202,10 @@ class Page(Generic[T]):
 
 
 def _page(session: Session, query: Any, limit: int, offset: int) -> Page[Any]:
+    """At most ``limit`` rows (0: all) from ``offset`` on, and how many match."""
     total = session.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()
-    return Page(list(session.exec(query.limit(limit).offset(offset)).all()), int(total), offset)
+    rows = session.exec(query.limit(limit or None).offset(offset)).all()
+    return Page(list(rows), int(total), offset)
 
 
 def _kind() -> Any:

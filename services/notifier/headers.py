@@ -9,27 +9,19 @@ parsed, never cleaned up: a cleaned-up address could be someone else's.
 
 from __future__ import annotations
 
-import re
 from email.errors import MessageError
 from email.headerregistry import Address
 
-# The C0 controls (NUL, TAB, LF, CR, ESC, …), DEL and the C1 controls (NEL, …) — Unicode's
-# category Cc; U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR, which the email package
-# treats as line breaks; lone surrogates, which cannot be encoded at all.
-_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+from shared.text import one_line
 
 # RFC 5322 lines stay under 998 octets; a subject this long is already unreadable.
 DEFAULT_LIMIT = 200
-ELLIPSIS = "…"
 
 
 def header_text(value: str, limit: int = DEFAULT_LIMIT) -> str:
-    """``value`` on one line: control characters and line/paragraph separators become spaces,
-    runs of white space one space, and the result at most ``limit`` characters."""
-    text = " ".join(_BREAKING.sub(" ", value).split())
-    if len(text) > limit:
-        text = text[: max(limit - len(ELLIPSIS), 0)].rstrip() + ELLIPSIS
-    return text
+    """``value`` on one line (:func:`shared.text.one_line`: control characters and line and
+    paragraph separators become spaces), at most ``limit`` characters."""
+    return one_line(value, limit)
 
 
 def address(value: str, display_name: str = "") -> Address:

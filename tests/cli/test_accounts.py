@@ -57,7 +57,7 @@ def test_list_shows_the_path_but_no_secrets(env: str) -> None:
     assert row[:4] == [out["account_id"], "MSP", "Acme", "files"]
     assert str(out["token"]) not in result.stdout
     listed = runner.invoke(app, ["accounts", "list", "--json"])
-    assert json.loads(listed.stdout.splitlines()[0])["account_id"] == out["account_id"]
+    assert json.loads(listed.stdout)["items"][0]["account_id"] == out["account_id"]
 
 
 def test_db_upgrade(env: str) -> None:

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 from sqlmodel import select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from services.cli import app
 from services.notifier.tables import AlertNotifyState, Notification, NotifySettings
@@ -23,14 +23,14 @@ def env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return {"url": db_url, **json.loads(result.stdout)}
 
 
-def invoke(*args: str) -> str:
+def run(*args: str) -> Result:
     result = runner.invoke(app, list(args))
     assert result.exit_code == 0, result.output
-    return result.stdout
+    return result
 
 
-def lines(text: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in text.splitlines()]
+def invoke(*args: str) -> str:
+    return run(*args).stdout
 
 
 def items(text: str) -> list[dict[str, object]]:
@@ -58,10 +58,11 @@ def test_silences(env: dict[str, str]) -> None:
     out = invoke("notifications", "silence", "add", "--reseller", "MSP", "--customer", "Acme",
                  "--for", "2h", "--reason", "migration")
     silence_id = out.split()[1]
-    [row] = lines(invoke("notifications", "silence", "list", "--json"))
+    [row] = items(invoke("notifications", "silence", "list", "--json"))
     assert row["id"] == silence_id and row["reason"] == "migration"
     invoke("notifications", "silence", "remove", silence_id)
-    assert invoke("notifications", "silence", "list", "--json") == ""
+    assert items(invoke("notifications", "silence", "list", "--json")) == []
+    assert len(items(invoke("notifications", "silence", "list", "--expired", "--json"))) == 1
 
 
 def test_dead_letters_listed_and_replayed(env: dict[str, str]) -> None:
@@ -78,7 +79,7 @@ def test_dead_letters_listed_and_replayed(env: dict[str, str]) -> None:
     [row] = items(invoke("notifications", "list", "--json"))
     assert row["status"] == "pending"
     assert items(invoke("notifications", "list", "--dead", "--json")) == []
-    assert invoke("notifications", "attempts", str(row["id"]), "--json") == ""
+    assert items(invoke("notifications", "attempts", str(row["id"]), "--json")) == []
     db.dispose()
 
 
@@ -117,24 +118,31 @@ def _seed(env: dict[str, str], count: int = 120) -> None:
 
 def test_list_pages_with_a_header_and_a_footer_saying_how_many(env: dict[str, str]) -> None:
     _seed(env)
-    header, *rows, footer = invoke("notifications", "list").splitlines()
+    result = run("notifications", "list", "--limit", "50")
+    header, *rows = result.stdout.splitlines()
     assert header.split()[:4] == ["ID", "STATUS", "CHANNEL", "TARGET"]
     assert len(rows) == 50 and rows[0].split()[0] == "120" and rows[-1].split()[0] == "71"
-    assert footer == "showing 1-50 of 120 (next: --offset 50)"
+    assert result.stderr == "showing 1-50 of 120 (next: --offset 50)\n"  # stdout: rows only
     assert "\x1b" not in rows[0] and "line one line [31m two" in rows[0]  # one line, no ESC
 
-    *rows, footer = invoke("notifications", "list", "--offset", "100", "--limit", "50"
-                           ).splitlines()[1:]
-    assert len(rows) == 20 and footer == "showing 101-120 of 120"
-    assert invoke("notifications", "list", "--offset", "500").splitlines()[-1] == \
-        "showing 0 of 120"
+    default = run("notifications", "list")  # 100 rows by default
+    assert len(default.stdout.splitlines()) == 101
+    assert default.stderr == "showing 1-100 of 120 (next: --offset 100)\n"
+    rest = run("notifications", "list", "--offset", "100", "--limit", "50")
+    assert len(rest.stdout.splitlines()[1:]) == 20 and rest.stderr == "showing 101-120 of 120\n"
+    everything = run("notifications", "list", "--limit", "0")
+    assert len(everything.stdout.splitlines()) == 121 and everything.stderr == ""
+    past = run("notifications", "list", "--offset", "500")
+    assert [line.split() for line in past.stdout.splitlines()] == [header.split()]
+    assert past.stderr == "showing 0 of 120\n"
 
 
 def test_list_json_has_the_total_and_the_items(env: dict[str, str]) -> None:
     _seed(env)
-    page = json.loads(invoke("notifications", "list", "--json", "--limit", "10",
-                             "--offset", "110"))
+    result = run("notifications", "list", "--json", "--limit", "10", "--offset", "110")
+    page = json.loads(result.stdout)
     assert page["total"] == 120 and (page["offset"], page["limit"]) == (110, 10)
+    assert result.stderr == "showing 111-120 of 120\n"
     assert [i["id"] for i in page["items"]] == list(range(10, 0, -1))
     assert page["items"][0]["last_error"] == "line one\nline\x1b[31m two"  # JSON: as stored
     assert page["items"][0]["kind"] == KINDS[9 % 3]
@@ -155,7 +163,7 @@ def test_list_filters(env: dict[str, str], args: list[str], total: int) -> None:
     _seed(env)
     page = json.loads(invoke("notifications", "list", "--json", *args))
     assert page["total"] == total, page["total"]
-    assert len(page["items"]) == min(total, 50)
+    assert len(page["items"]) == min(total, 100)
 
 
 def test_list_since_an_iso_time(env: dict[str, str]) -> None:
@@ -167,7 +175,7 @@ def test_list_since_an_iso_time(env: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("args", [["--since", "yesterday-ish"], ["--status", "lost"],
-                                  ["--limit", "0"], ["--offset", "-1"]])
+                                  ["--limit", "-1"], ["--offset", "-1"]])
 def test_list_refuses_bad_options(env: dict[str, str], args: list[str]) -> None:
     assert runner.invoke(app, ["notifications", "list", *args]).exit_code == 2
 
@@ -189,8 +197,12 @@ def test_count_alerts_and_notifications(env: dict[str, str]) -> None:
     assert since["notifications"]["total"] == 8 and since["alerts"]["total"] == 1
 
     text = invoke("notifications", "count").splitlines()
-    assert text[0] == "alerts" and text[1].split() == ["STATE", "KIND", "COUNT"]
-    assert "notifications" in text and text[-1].split() == ["total", "120"]
+    assert text[0] == "alerts: 3" and text[1].split() == ["STATE", "KIND", "COUNT"]
+    assert text[2:5] == ["firing    missed_run  1", "firing    quota       1",
+                         "resolved  failed_run  1"]
+    at = text.index("notifications: 120")
+    assert text[at + 1].split() == ["STATUS", "CHANNEL", "KIND", "COUNT"]
+    assert sum(int(line.split()[-1]) for line in text[at + 2:]) == 120
 
 
 def test_status_pages_and_counts_dead_letters(env: dict[str, str]) -> None:
@@ -202,6 +214,7 @@ def test_status_pages_and_counts_dead_letters(env: dict[str, str]) -> None:
     firing = json.loads(invoke("notifications", "status", "--json", "--state", "firing",
                                "--kind", "quota"))
     assert [i["kind"] for i in firing["items"]] == ["quota"]
-    header, *rows, footer = invoke("notifications", "status", "--limit", "2").splitlines()
+    result = run("notifications", "status", "--limit", "2")
+    header, *rows = result.stdout.splitlines()
     assert header.split()[:3] == ["FINGERPRINT", "KIND", "STATE"] and len(rows) == 2
-    assert footer == "showing 1-2 of 3 (next: --offset 2)"
+    assert result.stderr == "showing 1-2 of 3 (next: --offset 2)\n"

@@ -52,7 +52,7 @@ def test_set_at_each_level_and_the_most_specific_wins(env: Database) -> None:
     invoke("unset", "quota_percent", "--account", account.id)
     effective = json.loads(invoke("effective", "--account", account.id, "--json"))
     assert effective["quota_percent"] == 80.0
-    listed = [json.loads(line) for line in invoke("list", "--json").splitlines()]
+    listed = json.loads(invoke("list", "--json"))["items"]
     assert {row["name"] for row in listed} == {"quota_percent", "failures_tolerance"}
 
 

@@ -33,7 +33,7 @@ def test_issue_list_and_revoke(cli_db: Database) -> None:
         assert account_for_token(session, new_token) is not None
 
     listed = runner.invoke(app, ["tokens", "list", "--account", issued.account.id, "--json"])
-    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    rows = json.loads(listed.stdout)["items"]
     assert len(rows) == 2 and all(r["revoked_at"] is None for r in rows)
     assert new_token not in listed.stdout
 

@@ -51,11 +51,11 @@ def test_given_secret_is_not_echoed_and_list_remove(env: str) -> None:
     pd = json.loads(invoke("webhooks", "add", "--reseller", "MSP", "--url",
                            "https://events.pagerduty.com/v2/enqueue", "--format", "pagerduty",
                            "--secret", "R0UTING", "--json"))
-    listed = [json.loads(line) for line in invoke("webhooks", "list", "--json").splitlines()]
+    listed = json.loads(invoke("webhooks", "list", "--json"))["items"]
     assert {e["id"] for e in listed} == {out["id"], pd["id"]}
     assert all("secret" not in e for e in listed)
     invoke("webhooks", "remove", out["id"])
-    listed = [json.loads(line) for line in invoke("webhooks", "list", "--json").splitlines()]
+    listed = json.loads(invoke("webhooks", "list", "--json"))["items"]
     assert [e["id"] for e in listed] == [pd["id"]]
     db = Database(env)
     with db.session() as s:
