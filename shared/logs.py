@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 # scheme://[userinfo@]host[:port][rest]; the host part stops at the first / ? # or space.
 _URL = re.compile(
     r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^\s/?#@'\"]*@)?"
-    r"(?P<host>\[[0-9a-fA-F:.%\w]*\]|[^\s/?#:'\"<>]*)(?P<port>:\d+)?(?P<rest>[^\s'\"<>]*)"
+    r"(?P<host>\[[0-9a-fA-F:.%\w]*\]|[^\s/?#:'\"<>]*)(?P<port>:\d+)?(?P<rest>[/?#][^\s'\"<>]*)?"
 )
 HTTP_CLIENT_LOGGERS = ("httpx", "httpcore", "hpack")
 
@@ -24,7 +24,8 @@ HTTP_CLIENT_LOGGERS = ("httpx", "httpcore", "hpack")
 def redact_urls(text: str) -> str:
     def cut(match: re.Match[str]) -> str:
         shown = f"{match['scheme']}://{match['host']}{match['port'] or ''}"
-        return shown + ("/..." if match["rest"] not in ("", "/") else match["rest"])
+        rest = match["rest"] or ""
+        return shown + ("/..." if rest not in ("", "/") else rest)
 
     return _URL.sub(cut, text)
 
