@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Request, Response
 from pydantic import BaseModel
@@ -24,6 +24,7 @@ from services.ingest.schemas import (
     Accepted,
     BatchResult,
     HeartbeatReport,
+    JobName,
     RunBatch,
     RunReport,
     ScheduleRequest,
@@ -33,7 +34,6 @@ from services.ingest.usage import heartbeat_event, usage_event
 from shared.config import IngestSettings
 from shared.ops import ops_router
 from shared.runtime import Runtime
-from shared.tenancy import JOB_NAME
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, unknown or revoked token."},
@@ -104,7 +104,7 @@ def create_app(settings: IngestSettings, runtime: Runtime) -> FastAPI:
              responses=ERRORS)
     async def put_schedule(
         schedule: ScheduleRequest,
-        job: str = Path(min_length=1, max_length=128, pattern=JOB_NAME.pattern),
+        job: Annotated[JobName, Path()],
         who: Caller = Depends(caller),
     ) -> Response:
         """Set the job's schedule; uploading the same schedule again changes nothing."""
