@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute
 from services.ingest.auth import Caller, PingKeyResolver, TokenResolver
 from services.ingest.bodies import body_doc, parse_body, publish_schemas
 from services.ingest.errors import install_error_mapping
+from services.ingest.failed_auth import FailedAuthLimiter
 from services.ingest.jobs import Jobs
 from services.ingest.limits import BodyLimitMiddleware
 from services.ingest.metrics import MetricsMiddleware
@@ -66,7 +67,10 @@ def create_app(settings: IngestSettings, runtime: Runtime) -> FastAPI:
     app.include_router(ops_router(runtime))
 
     ttl = settings.ingest_token_cache_seconds
-    tokens = TokenResolver(runtime.db, ttl=ttl)
+    # One count of failures per client address, whether it guesses tokens or ping keys.
+    failures = FailedAuthLimiter(settings.ingest_auth_failure_limit,
+                                 settings.ingest_auth_failure_burst)
+    tokens = TokenResolver(runtime.db, ttl=ttl, failures=failures)
     limiter = RateLimiter(settings.ingest_rate_limit, settings.ingest_rate_burst)
     publisher = Publisher(runtime.bus, settings.ingest_publish_timeout)
     jobs = Jobs(runtime.db)
@@ -122,8 +126,8 @@ def create_app(settings: IngestSettings, runtime: Runtime) -> FastAPI:
         """The client is alive: its name, version, host name and OS."""
         return answer_json(await publisher.accept(heartbeat_event(who, report)), 202)
 
-    pings = PingIntake(PingKeyResolver(runtime.db, ttl=ttl), jobs, limiter, publisher,
-                       settings.ingest_ping_body_limit)
+    keys = PingKeyResolver(runtime.db, ttl=ttl, failures=failures)
+    pings = PingIntake(keys, jobs, limiter, publisher, settings.ingest_ping_body_limit)
     add_ping_routes(app, pings)
     publish_schemas(app, RunReport)
     # Starlette tries routes in list order; trying the hot ones first spares a dozen failed

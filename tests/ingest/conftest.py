@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.ingest.api import create_app
 from shared.bus import Bus
@@ -30,6 +31,12 @@ class Ingest:
     bus: Bus
     a: IssuedAccount
     b: IssuedAccount
+    app: FastAPI
+
+    def client_from(self, address: str) -> httpx.AsyncClient:
+        """Another client of the same app, calling from ``address``."""
+        transport = httpx.ASGITransport(app=self.app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://ingest")
 
     @staticmethod
     def auth(issued: IssuedAccount) -> dict[str, str]:
@@ -50,7 +57,7 @@ async def running_ingest(db: Database, bus: Bus, **settings: Any) -> AsyncIterat
     b = make_account(db, name="account-b")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
-        yield Ingest(client=client, db=db, bus=bus, a=a, b=b)
+        yield Ingest(client=client, db=db, bus=bus, a=a, b=b, app=app)
 
 
 @pytest.fixture
