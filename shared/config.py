@@ -121,6 +121,15 @@ class IngestSettings(BaseServiceSettings):
         description="How long a token or ping key lookup is cached; a revoked token stops "
         "working within this time.",
     )
+    ingest_auth_failure_limit: float = Field(
+        5.0, ge=0,
+        description="Failed authentications per second allowed per client address (IPv6: per "
+        "/64) before its lookups are answered 429 (0: no limit).",
+    )
+    ingest_auth_failure_burst: int = Field(
+        50, ge=1, description="Failed authentications a client address may have at once above "
+        "the steady rate.",
+    )
 
 
 class EvaluatorSettings(BaseServiceSettings):

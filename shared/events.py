@@ -19,7 +19,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 SUBJECT_ROOT = "backstop"
 # Subject tokens must not contain NATS wildcards, separators or whitespace.
-_SUBJECT_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+# fullmatch: "$" would also match before a final newline.
+_SUBJECT_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
 # --- what every consumer can compute with and store ----------------------------------------
@@ -80,7 +81,7 @@ class Tenant(BaseModel):
     def _tokens(self) -> str:
         # Checked once per tenant object: ingest's cached callers reuse theirs for every event.
         for token in (self.reseller, self.customer, self.account):
-            if not _SUBJECT_TOKEN.match(token):
+            if not _SUBJECT_TOKEN.fullmatch(token):
                 raise ValueError(f"tenant id {token!r} is not a valid subject token")
         return f"{self.reseller}.{self.customer}.{self.account}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,11 @@ from shared.credentials import digest, new_ping_key, new_token
 from shared.db import UtcDateTime, utcnow
 from shared.events import Tenant
 
-JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Whole-string matches only (fullmatch): with ``match``, "$" also matches before a final newline.
+JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# The same rule as a JSON Schema pattern (those search, so it needs its anchors): documentation.
+JOB_NAME_PATTERN = rf"^{JOB_NAME.pattern}$"
+MAX_NAME = 200  # resellers', customers' and accounts' names: their columns' length
 
 
 class TenancyError(ValueError):
@@ -23,6 +28,30 @@ class TenancyError(ValueError):
 
 class AccountNotFound(TenancyError):
     pass
+
+
+class InvalidName(TenancyError):
+    """A job, reseller, customer or account name breaks the naming rules."""
+
+
+def check_job_name(name: str) -> str:
+    """The one check of a job name, for the JSON API, the ping URLs and the database alike."""
+    if JOB_NAME.fullmatch(name) is None:
+        raise InvalidName(f"job name {name!r} must be 1-128 letters, digits, '.', '_' or '-', "
+                          "starting with a letter or digit")
+    return name
+
+
+def check_name(label: str, name: str) -> str:
+    """A reseller's, customer's or account's name: free text that fits its column and carries
+    no control characters (names end up in e-mail subjects and log lines)."""
+    if not name.strip():
+        raise InvalidName(f"{label} name must not be empty")
+    if len(name) > MAX_NAME:
+        raise InvalidName(f"{label} name is longer than {MAX_NAME} characters")
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise InvalidName(f"{label} name {name!r} contains control characters")
+    return name
 
 
 def new_id() -> str:
@@ -128,8 +157,7 @@ def create_account(
 ) -> IssuedAccount:
     """Create the account, and whatever is missing along its reseller/customer path."""
     for label, value in (("reseller", reseller), ("customer", customer), ("account", name)):
-        if not value.strip():
-            raise TenancyError(f"{label} name must not be empty")
+        check_name(label, value)
     res = _get_or_create_reseller(session, reseller)
     cust = _get_or_create_customer(session, res, customer)
     exists = session.exec(
@@ -169,8 +197,7 @@ def account_for_ping_key(session: Session, ping_key: str) -> Account | None:
 
 
 def get_or_create_job(session: Session, account_id: str, name: str) -> Job:
-    if not JOB_NAME.match(name):
-        raise TenancyError(f"job name {name!r} must match {JOB_NAME.pattern}")
+    check_job_name(name)
     found = session.exec(select(Job).where(Job.account_id == account_id, Job.name == name)).first()
     if found:
         return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Request, Response
 from pydantic import BaseModel
@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute
 from services.ingest.auth import Caller, PingKeyResolver, TokenResolver
 from services.ingest.bodies import body_doc, parse_body, publish_schemas
 from services.ingest.errors import install_error_mapping
+from services.ingest.failed_auth import FailedAuthLimiter
 from services.ingest.jobs import Jobs
 from services.ingest.limits import BodyLimitMiddleware
 from services.ingest.metrics import MetricsMiddleware
@@ -24,6 +25,7 @@ from services.ingest.schemas import (
     Accepted,
     BatchResult,
     HeartbeatReport,
+    JobName,
     RunBatch,
     RunReport,
     ScheduleRequest,
@@ -32,7 +34,6 @@ from services.ingest.schemas import (
 from services.ingest.usage import heartbeat_event, usage_event
 from shared.config import IngestSettings
 from shared.runtime import Runtime
-from shared.tenancy import JOB_NAME
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, unknown or revoked token."},
@@ -67,7 +68,10 @@ def create_app(settings: IngestSettings, runtime: Runtime) -> FastAPI:
     app.add_middleware(MetricsMiddleware)
 
     ttl = settings.ingest_token_cache_seconds
-    tokens = TokenResolver(runtime.db, ttl=ttl)
+    # One count of failures per client address, whether it guesses tokens or ping keys.
+    failures = FailedAuthLimiter(settings.ingest_auth_failure_limit,
+                                 settings.ingest_auth_failure_burst)
+    tokens = TokenResolver(runtime.db, ttl=ttl, failures=failures)
     limiter = RateLimiter(settings.ingest_rate_limit, settings.ingest_rate_burst)
     publisher = Publisher(runtime.bus, settings.ingest_publish_timeout)
     jobs = Jobs(runtime.db)
@@ -105,7 +109,7 @@ def create_app(settings: IngestSettings, runtime: Runtime) -> FastAPI:
              responses=ERRORS)
     async def put_schedule(
         schedule: ScheduleRequest,
-        job: str = Path(min_length=1, max_length=128, pattern=JOB_NAME.pattern),
+        job: Annotated[JobName, Path()],
         who: Caller = Depends(caller),
     ) -> Response:
         """Set the job's schedule; uploading the same schedule again changes nothing."""
@@ -123,8 +127,8 @@ def create_app(settings: IngestSettings, runtime: Runtime) -> FastAPI:
         """The client is alive: its name, version, host name and OS."""
         return answer_json(await publisher.accept(heartbeat_event(who, report)), 202)
 
-    pings = PingIntake(PingKeyResolver(runtime.db, ttl=ttl), jobs, limiter, publisher,
-                       settings.ingest_ping_body_limit)
+    keys = PingKeyResolver(runtime.db, ttl=ttl, failures=failures)
+    pings = PingIntake(keys, jobs, limiter, publisher, settings.ingest_ping_body_limit)
     add_ping_routes(app, pings)
     publish_schemas(app, RunReport)
     # Starlette tries routes in list order; trying the hot ones first spares a dozen failed

@@ -4,6 +4,11 @@ Secrets are stored only as SHA-256 digests. A lookup finds the row by digest (in
 compares the digests in constant time. The cache is keyed by digest too, so neither it nor its
 timing says anything about the secret. It keeps the hot path off the database; a revoked token
 stops working within ``ttl`` seconds on every replica.
+
+Unknown secrets are remembered apart, briefly (at most ``MAX_NEGATIVE_SECONDS``), so guesses
+neither reach the database twice nor push valid credentials out of their cache; and every
+failure is counted against the client's address (``failed_auth.py``), whose lookups are refused
+with a 429 once it has failed too often.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from fastapi import Request
 from sqlmodel import Session, col, select
 
 from services.ingest.errors import Unauthorized
+from services.ingest.failed_auth import FailedAuthLimiter, client_address
 from shared.credentials import digest
 from shared.db import Database
 from shared.events import Tenant
@@ -26,8 +32,12 @@ from shared.ttlcache import TtlCache
 
 log = logging.getLogger(__name__)
 
-# Past this many entries the cache starts over, so random guesses cannot grow it without bound.
+# Valid credentials cached; past this many the least recently used one makes room.
 MAX_CACHED = 100_000
+# Unknown ones, kept apart so that guesses cannot push valid credentials out of their cache. A
+# credential tried before it was issued works at most this many seconds later.
+MAX_UNKNOWN = 10_000
+MAX_NEGATIVE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -50,21 +60,32 @@ class _Resolver:
     """
 
     def __init__(self, db: Database, ttl: float,
-                 lookup: Callable[[Session, str], Account | None]) -> None:
+                 lookup: Callable[[Session, str], Account | None],
+                 failures: FailedAuthLimiter | None = None) -> None:
         self._db = db
-        self._cache: TtlCache[str, Caller | None] = TtlCache(ttl, MAX_CACHED)
+        self._known: TtlCache[str, Caller] = TtlCache(ttl, MAX_CACHED)
+        self._unknown: TtlCache[str, bool] = TtlCache(min(ttl, MAX_NEGATIVE_SECONDS), MAX_UNKNOWN)
         self._lookup = lookup
+        self._failures = failures or FailedAuthLimiter(rate=0, burst=1)
         self._inflight: dict[str, asyncio.Task[Caller | None]] = {}
 
-    async def resolve(self, secret: str) -> Caller | None:
+    async def resolve(self, secret: str, client: str | None = None) -> Caller | None:
+        """The secret's account, or None; ``client`` (an address) pays for failures."""
         key = digest(secret)
-        fresh, cached = self._cache.peek(key)
+        fresh, cached = self._known.peek(key)
         if fresh:
-            if self._cache.due(key):
+            if self._known.due(key):
                 self._lookup_once(key)  # not awaited: this request uses what is cached
             return cached
-        # shield: a client hanging up must not cancel the lookup others are waiting for.
-        return await asyncio.shield(self._lookup_once(key))
+        self._failures.check(client)  # before the database: guesses stop here
+        if self._unknown.peek(key)[0]:
+            caller = None
+        else:
+            # shield: a client hanging up must not cancel the lookup others are waiting for.
+            caller = await asyncio.shield(self._lookup_once(key))
+        if caller is None:
+            self._failures.failed(client)
+        return caller
 
     def _lookup_once(self, key: str) -> asyncio.Task[Caller | None]:
         task = self._inflight.get(key)
@@ -84,10 +105,12 @@ class _Resolver:
 
     async def _load(self, key: str) -> Caller | None:
         account = await self._db.run(lambda s: self._lookup(s, key))
-        caller = None
-        if account is not None:
-            caller = Caller(tenant=account.tenant(), quota_bytes=account.quota_bytes, key=key)
-        self._cache.put(key, caller)
+        if account is None:
+            self._known.discard(key)  # revoked since it was cached
+            self._unknown.put(key, True)
+            return None
+        caller = Caller(tenant=account.tenant(), quota_bytes=account.quota_bytes, key=key)
+        self._known.put(key, caller)
         return caller
 
 
@@ -110,8 +133,9 @@ def _account_by_ping_digest(session: Session, key: str) -> Account | None:
 class TokenResolver(_Resolver):
     """``Authorization: Bearer <token>`` → the token's account."""
 
-    def __init__(self, db: Database, ttl: float = 5.0) -> None:
-        super().__init__(db, ttl, _account_by_token_digest)
+    def __init__(self, db: Database, ttl: float = 5.0,
+                 failures: FailedAuthLimiter | None = None) -> None:
+        super().__init__(db, ttl, _account_by_token_digest, failures)
 
     async def authenticate(self, request: Request) -> Caller:
         header = request.headers.get("authorization", "")
@@ -119,7 +143,7 @@ class TokenResolver(_Resolver):
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("expected 'Authorization: Bearer <token>'")
-        caller = await self.resolve(token)
+        caller = await self.resolve(token, client_address(request))
         if caller is None:
             raise Unauthorized("unknown or revoked token")
         return caller
@@ -128,5 +152,6 @@ class TokenResolver(_Resolver):
 class PingKeyResolver(_Resolver):
     """An account's ping key (the secret in ``/ping/<key>``) → the account."""
 
-    def __init__(self, db: Database, ttl: float = 5.0) -> None:
-        super().__init__(db, ttl, _account_by_ping_digest)
+    def __init__(self, db: Database, ttl: float = 5.0,
+                 failures: FailedAuthLimiter | None = None) -> None:
+        super().__init__(db, ttl, _account_by_ping_digest, failures)

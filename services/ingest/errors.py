@@ -33,9 +33,17 @@ class PayloadTooLarge(IngestError):
 class RateLimited(IngestError):
     """The caller spent its request budget; it may retry after ``retry_after`` seconds."""
 
-    def __init__(self, retry_after: float) -> None:
-        super().__init__("rate limit exceeded, slow down")
+    def __init__(self, retry_after: float, message: str = "rate limit exceeded, slow down") -> None:
+        super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManyFailures(RateLimited):
+    """The client address failed to authenticate too often; its lookups wait."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after, "too many failed authentications from this address, "
+                         "retry later")
 
 
 class InvalidInput(IngestError):

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from services.ingest.errors import PingBadRequest
 from shared.db import Database
 from shared.events import Tenant
-from shared.tenancy import JOB_NAME, Job, get_or_create_job
+from shared.tenancy import InvalidName, Job, check_job_name, get_or_create_job
 
 MAX_KNOWN = 200_000
 
@@ -50,7 +50,11 @@ class Jobs:
 
 def check_slug(slug: str) -> str:
     """A job name usable in a ping URL; lower case only, as Healthchecks requires of slugs."""
-    if slug != slug.lower() or not JOB_NAME.match(slug):
+    try:
+        check_job_name(slug)
+    except InvalidName as exc:
+        raise PingBadRequest("invalid url format") from exc
+    if slug != slug.lower():
         raise PingBadRequest("invalid url format")
     return slug
 

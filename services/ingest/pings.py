@@ -26,6 +26,7 @@ from fastapi.responses import PlainTextResponse
 from services.ingest.auth import Caller, PingKeyResolver
 from services.ingest.errors import PingBadRequest, PingNotFound
 from services.ingest.excerpts import body_excerpt
+from services.ingest.failed_auth import client_address
 from services.ingest.jobs import Jobs, check_slug
 from services.ingest.publish import Publisher
 from services.ingest.ratelimit import RateLimiter
@@ -122,7 +123,7 @@ class PingIntake:
                      rid: str | None, create: str | None) -> PlainTextResponse:
         action, exit_status = parse_action(action_part) if action_part else ("success", None)
         job = check_slug(slug) if slug is not None else DEFAULT_JOB
-        caller = await self._keys.resolve(key)
+        caller = await self._keys.resolve(key, client_address(request))
         if caller is None:
             raise PingNotFound()
         self._limiter.check(caller.key)

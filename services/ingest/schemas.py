@@ -6,28 +6,34 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from services.ingest.cron import check_cron, check_timezone
 from shared.events import EARLIEST, MAX_INT64
-from shared.tenancy import JOB_NAME
+from shared.tenancy import JOB_NAME_PATTERN, check_job_name
 
 # Clocks drift; a report from further ahead than this is a bug or a lie.
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 MAX_BATCH = 500
 # PostgreSQL text cannot hold NUL; the consumers store these fields.
 NO_NUL = r"^[^\x00]*$"
+# Client names and versions are identifiers shown in e-mail subjects and tables: one line.
+NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
 
-JobName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=JOB_NAME.pattern)]
+# Checked by the one job-name check the ping URLs use too; the schema documents the same rule.
+JobName = Annotated[str, AfterValidator(check_job_name), WithJsonSchema(
+    {"type": "string", "minLength": 1, "maxLength": 128, "pattern": JOB_NAME_PATTERN})]
 # Counters end up in BIGINT columns downstream.
 Counter = Annotated[int, Field(ge=0, le=MAX_INT64)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_NUL)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_CONTROL)]
 
 
 _BEFORE_ALL, _AFTER_ALL = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)

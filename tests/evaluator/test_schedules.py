@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from croniter import croniter
 
-from services.evaluator.schedules import InvalidSchedule, Schedule
+from services.evaluator import schedules
+from services.evaluator.schedules import MAX_PER_WINDOW, InvalidSchedule, Schedule
 
 ZURICH = ZoneInfo("Europe/Zurich")
 
@@ -92,3 +97,66 @@ def test_far_future_beyond_the_cached_window() -> None:
 def test_invalid_schedules_are_rejected(kwargs: dict[str, object]) -> None:
     with pytest.raises(InvalidSchedule):
         Schedule(**kwargs)  # type: ignore[arg-type]
+
+
+def croniter_steps(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Counts croniter's steps (one per candidate occurrence) from now on."""
+    count = 0
+    original = croniter.get_next
+
+    def counting(self: croniter, *args: Any, **kwargs: Any) -> Any:
+        nonlocal count
+        count += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(croniter, "get_next", counting)
+    return lambda: count
+
+
+def test_a_per_minute_cron_costs_one_bounded_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each distinct (cron, zone) is a new cache entry: a per-minute one used to expand 23,040
+    occurrences (1.3 MB, 0.3 s) per upload."""
+    steps = croniter_steps(monkeypatch)
+    minutely = Schedule(cron="0-59 * * * *", timezone="Pacific/Kiritimati")
+    moment = utc(2026, 5, 5, 10, 17)
+    assert minutely.next_after(moment) == utc(2026, 5, 5, 10, 18)
+    assert minutely.period_after(moment) == timedelta(minutes=1)
+    assert steps() <= MAX_PER_WINDOW + 1
+
+
+def test_distinct_per_minute_crons_keep_little_memory() -> None:
+    zones = ["Asia/Kathmandu", "America/St_Johns", "Asia/Tehran", "Pacific/Marquesas"]
+    variants = ["* */1 * * *", "*/1 0-23 * * *", "0-59/1 * * * *", "* * */1 * *", "* * * */1 *"]
+    moment = utc(2026, 7, 1, 12, 0)
+    tracemalloc.start()
+    try:
+        for zone, cron in itertools.product(zones, variants):
+            Schedule(cron=cron, timezone=zone).next_after(moment)
+        retained, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert retained / (len(zones) * len(variants)) < 16 * 1024
+
+
+def test_a_window_cut_short_falls_back_to_walking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cap holds even if an expression fires more often than its window length assumed."""
+    monkeypatch.setattr(schedules, "MAX_PER_WINDOW", 5)
+    minutely = Schedule(cron="* * * * *", timezone="Asia/Kathmandu")
+    assert occurrences(minutely, utc(2026, 5, 5, 10, 0), 12) == [
+        utc(2026, 5, 5, 10, minute) for minute in range(1, 13)]
+
+
+def test_dense_and_sparse_expressions_agree_across_window_edges() -> None:
+    nightly = Schedule(cron="0 2 * * *", timezone="Europe/Zurich")
+    half_hourly = Schedule(cron="*/30 * * * *", timezone="Europe/Zurich")
+    start = local(2026, 3, 20)
+    nights = occurrences(nightly, start, 40)
+    assert [b - a for a, b in itertools.pairwise(nights)].count(timedelta(hours=23)) == 1
+    halves = occurrences(half_hourly, start, 40 * 48)
+    assert all(b > a for a, b in itertools.pairwise(halves))
+    assert set(nights) <= set(halves)
+
+
+def test_more_than_five_fields_are_refused() -> None:
+    with pytest.raises(InvalidSchedule, match="five fields"):
+        Schedule(cron="* * * * * *")  # seconds: 60 occurrences a minute

@@ -33,6 +33,11 @@ class Ingest:
     b: IssuedAccount
     app: FastAPI
 
+    def client_from(self, address: str) -> httpx.AsyncClient:
+        """Another client of the same app, calling from ``address``."""
+        transport = httpx.ASGITransport(app=self.app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://ingest")
+
     @staticmethod
     def auth(issued: IssuedAccount) -> dict[str, str]:
         return {"Authorization": f"Bearer {issued.token}"}

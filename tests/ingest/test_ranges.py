@@ -108,3 +108,21 @@ async def test_an_exit_status_of_thousands_of_digits_is_a_bad_url(ingest: Ingest
     for path in (f"/ping/{key}/{'9' * 5000}", f"/ping/{key}/db/{'9' * 5000}"):
         answer = await ingest.client.get(path)
         assert answer.status_code == 400 and answer.text == "invalid url format"
+
+
+@pytest.mark.parametrize("text", ["1.0\n", "borg\rmatic", "x\x1b[31m", "a\x85b"])
+@pytest.mark.parametrize("field", ["client_name", "client_version"])
+async def test_client_names_and_versions_are_one_line(
+    ingest: Ingest, field: str, text: str
+) -> None:
+    # They end up in e-mail subjects and operator tables, where a line break or an escape
+    # sequence would do harm; a run's message may have several lines.
+    answer = await ingest.post_run({"job": "db", "status": "success", field: text})
+    assert answer.status_code == 422 and field in answer.text, answer.text
+    beat = await ingest.client.post("/v1/heartbeat", headers=ingest.auth(ingest.a), json={
+        "client_name": "restic", "client_version": "0.17.0", field: text})
+    assert beat.status_code == 422, beat.text
+    assert await stored_events(ingest.bus) == []
+    multi_line = await ingest.post_run({"job": "db", "status": "failure",
+                                        "message": "disk full\nsee the log"})
+    assert multi_line.status_code == 202, multi_line.text

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
+from services.ingest.cron import HORIZON_YEARS, check_cron
 from services.ingest.tables import StoredSchedule
 from shared.events import ScheduleSet
 from shared.tenancy import Job
@@ -57,6 +59,8 @@ async def test_bad_schedules_get_a_clear_422(ingest: Ingest) -> None:
     cases: dict[str, dict[str, Any]] = {
         "invalid cron expression": {"cron": "61 * * * *"},
         "five fields": {"cron": "* * *"},
+        "never fires": {"cron": "0 0 30 2 *"},
+        "never fires ": {"cron": "* 15-16 10-28 * 5#5"},  # a fifth Friday is the 29th or later
         "unknown time zone": {"cron": "0 3 * * *", "timezone": "Mars/Olympus"},
         "either cron": {"cron": "0 3 * * *", "interval_seconds": 3600},
         "either cron ": {},
@@ -70,3 +74,10 @@ async def test_bad_schedules_get_a_clear_422(ingest: Ingest) -> None:
         assert expected.strip() in answer.text, answer.text
     assert (await put(ingest, "bad name!", {"interval_seconds": 600})).status_code == 422
     assert await stored_events(ingest.bus) == []
+
+
+def test_a_cron_must_fire_within_the_horizon() -> None:
+    """croniter would search 50 years for a date that never comes; the horizon bounds that."""
+    assert check_cron("0 0 29 2 *") == "0 0 29 2 *"  # every four years
+    with pytest.raises(ValueError, match=f"within {HORIZON_YEARS} years"):
+        check_cron("0 0 * 2 1#5")  # a fifth Monday in February: next in 2044

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import pytest
+
 from services.cli.tokens import revoke
+from services.ingest import auth
 from services.ingest.auth import TokenResolver
 from shared.bus import Bus
+from shared.credentials import digest
 from shared.db import Database
 from shared.events import RunReported
 from shared.natsd import EmbeddedNats
+from shared.tenancy import ApiToken
 from tests.conftest import eventually, make_account
 from tests.ingest.conftest import Ingest, running_ingest, stored_events
 
@@ -143,3 +149,78 @@ def count_database_work(db: Database) -> Callable[[], int]:
 
     db.run = counting_run  # type: ignore[method-assign]
     return lambda: count
+
+
+async def test_failed_authentications_are_limited_per_client_address(
+        sqlite_db: Database, bus: Bus) -> None:
+    """300 invalid tokens used to get 300 answers 401, each a database lookup."""
+    async with running_ingest(sqlite_db, bus, ingest_token_cache_seconds=5,
+                              ingest_auth_failure_limit=0.01,
+                              ingest_auth_failure_burst=10) as ingest:
+        body = {"job": "db", "status": "success"}
+        assert (await ingest.post_run(body)).status_code == 202  # A's token is now cached
+        lookups = count_database_work(sqlite_db)
+        guesses = [await ingest.client.post("/v1/runs", json=body, headers={
+            "Authorization": f"Bearer bst_{secrets.token_urlsafe(32)}"}) for _ in range(300)]
+        codes = [answer.status_code for answer in guesses]
+        assert codes == [401] * 10 + [429] * 290
+        assert lookups() == 10  # a 429 is answered before the database is asked
+        assert int(guesses[-1].headers["Retry-After"]) >= 1
+        assert "failed authentications" in guesses[-1].json()["message"]
+        # Ping keys count against the same address, and a repeated guess as much as a new one.
+        ping = await ingest.client.get(f"/ping/{secrets.token_urlsafe(16)}")
+        assert ping.status_code == 429 and lookups() == 10
+        # A's token is cached as valid: A keeps working from the guesser's address...
+        assert (await ingest.post_run(body)).status_code == 202
+        # ...and so does B, not cached yet, from another address.
+        async with ingest.client_from("192.0.2.7") as elsewhere:
+            assert (await elsewhere.post("/v1/runs", json=body,
+                                         headers=ingest.auth(ingest.b))).status_code == 202
+            assert (await elsewhere.get(f"/ping/{ingest.b.ping_key}")).status_code == 200
+        # A credential not cached yet waits at the guesser's address, valid or not.
+        before = lookups()
+        assert (await ingest.client.get(f"/ping/{ingest.a.ping_key}")).status_code == 429
+        assert lookups() == before
+
+
+async def test_ipv6_clients_are_counted_per_64(sqlite_db: Database, bus: Bus) -> None:
+    async with running_ingest(sqlite_db, bus, ingest_auth_failure_limit=0.01,
+                              ingest_auth_failure_burst=2) as ingest:
+        codes = []
+        for host in ("2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3",
+                     "2001:db8:1:3::1"):
+            async with ingest.client_from(host) as client:
+                codes.append((await client.get(f"/ping/{secrets.token_urlsafe(16)}")).status_code)
+        assert codes == [404, 404, 429, 404]
+
+
+async def test_unknown_credentials_are_cached_briefly(
+        sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "MAX_NEGATIVE_SECONDS", 0.3)
+    issued = make_account(sqlite_db, name="late")
+    resolver = TokenResolver(sqlite_db, ttl=5.0)
+    lookups = count_database_work(sqlite_db)
+    token = f"bst_{secrets.token_urlsafe(32)}"
+    assert [await resolver.resolve(token) for _ in range(3)] == [None] * 3
+    assert lookups() == 1
+    with sqlite_db.session() as session:  # the token is issued after it was tried
+        session.add(ApiToken(account_id=issued.account.id, token_hash=digest(token)))
+    assert await resolver.resolve(token) is None  # still the cached answer
+    await asyncio.sleep(0.35)
+    assert (await resolver.resolve(token)) is not None
+    assert lookups() == 2
+
+
+async def test_guesses_do_not_push_valid_credentials_out_of_the_cache(
+        sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache used to empty itself when full, sending every client back to the database."""
+    monkeypatch.setattr(auth, "MAX_CACHED", 50)
+    monkeypatch.setattr(auth, "MAX_UNKNOWN", 50)
+    issued = make_account(sqlite_db, name="hot")
+    resolver = TokenResolver(sqlite_db, ttl=60.0)
+    lookups = count_database_work(sqlite_db)
+    assert await resolver.resolve(issued.token) is not None
+    for _ in range(300):
+        assert await resolver.resolve(f"bst_{secrets.token_urlsafe(32)}") is None
+        assert await resolver.resolve(issued.token) is not None
+    assert lookups() == 1 + 300

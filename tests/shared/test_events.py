@@ -44,7 +44,7 @@ def test_unknown_or_broken_payloads_raise_unknown_event(payload: bytes) -> None:
         decode(payload)
 
 
-@pytest.mark.parametrize("bad", ["a.b", "a*", ">", "a b", ""])
+@pytest.mark.parametrize("bad", ["a.b", "a*", ">", "a b", "", "a\n", "a\r\n"])
 def test_tenant_ids_must_be_safe_subject_tokens(bad: str) -> None:
     event = RunReported(tenant=Tenant(reseller=bad, customer="c", account="a"), job="j",
                         status="success")

@@ -74,9 +74,23 @@ def test_jobs_are_created_once_and_names_checked(db: Database) -> None:
         job = get_or_create_job(session, issued.account.id, "nightly-db.1")
         again = get_or_create_job(session, issued.account.id, "nightly-db.1")
         assert job.id == again.id
-        for bad in ("", "../etc", "a b", "x" * 200, "-leading"):
+        for bad in ("", "../etc", "a b", "x" * 200, "-leading", "job\n", "x" * 128 + "\n",
+                    "a\tb", "job\x00"):
             with pytest.raises(TenancyError):
                 get_or_create_job(session, issued.account.id, bad)
+
+
+def test_reseller_customer_and_account_names_are_checked(db: Database) -> None:
+    """Names fit their columns (else a 500 on PostgreSQL) and carry no control characters (they
+    end up in e-mail subjects and log lines)."""
+    for bad in ("x" * 201, "acme\n", "acme\r\nBcc: x@example.org", "a\x00b", "  "):
+        with pytest.raises(TenancyError):
+            make_account(db, reseller=bad)
+        with pytest.raises(TenancyError):
+            make_account(db, customer=bad)
+        with pytest.raises(TenancyError):
+            make_account(db, name=bad)
+    assert make_account(db, reseller="Ünïcode & Co. GmbH", name="x" * 200)
 
 
 def test_account_path_names_the_whole_chain(db: Database) -> None:
