@@ -27,7 +27,7 @@ from services.notifier.tables import (
 )
 from shared.db import Database, utcnow
 from shared.tenancy import issue_token
-from tests.conftest import make_account
+from tests.conftest import make_account, rename_unchecked
 from tests.notifier.support import KEYS
 
 runner = CliRunner()
@@ -249,8 +249,10 @@ UNSAFE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # all but the
 @pytest.mark.parametrize("args", LISTINGS, ids=" ".join)
 def test_no_listing_lets_stored_text_drive_the_terminal(
         db: Database, data: Data, args: tuple[str, ...]) -> None:
-    issued = make_account(db, reseller=f"MSP{HOSTILE}", customer=f"Acme{HOSTILE}",
-                          name=f"evil{HOSTILE}", contacts=["ops@example.com"])
+    issued = make_account(db, reseller="MSP-x", customer="Acme-x", name="evil",
+                          contacts=["ops@example.com"])
+    rename_unchecked(db, issued, reseller=f"MSP{HOSTILE}", customer=f"Acme{HOSTILE}",
+                     account=f"evil{HOSTILE}")
     notification = seed_notifications(db, issued.account.id, issued.customer.id,
                                       issued.reseller.id, HOSTILE)
     argv = [a.format(account=issued.account.id, notification=notification) for a in args]

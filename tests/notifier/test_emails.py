@@ -23,7 +23,7 @@ from shared.config import NotifierSettings
 from shared.db import Database
 from shared.events import Tenant
 from shared.natsd import free_port
-from tests.conftest import SmtpSink, make_account, tenant_of
+from tests.conftest import SmtpSink, make_account, rename_unchecked, tenant_of
 from tests.notifier.support import Clock, alert, make_notifier, settle
 
 NAMES = TenantNames("MSP", "Acme", "srv1")
@@ -223,7 +223,9 @@ def _message() -> EmailMessage:
 
 # Characters a client can put into a run message, a job name (ping slug), client name/version,
 # or an operator into a brand or customer name: none may break or inject a header.
-TAINTS = {"lf": "\n", "cr": "\r", "crlf": "\r\n", "nul": "\x00", "esc": "\x1b", "del": "\x7f",
+# (No NUL: the events refuse it at decode, see tests/shared/test_events.py, and the sanitiser's
+# own tests cover it in test_headers.py.)
+TAINTS = {"lf": "\n", "cr": "\r", "crlf": "\r\n", "esc": "\x1b", "del": "\x7f",
           "nel": "\x85", "vt": "\x0b", "tab": "\t", "ls": "\u2028", "ps": "\u2029"}
 CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -248,8 +250,9 @@ async def test_client_text_with_control_characters_is_mailed_with_a_clean_subjec
     sqlite_db: Database, smtp_server: tuple[Controller, SmtpSink], taint: str
 ) -> None:
     controller, sink = smtp_server
-    issued = make_account(sqlite_db, customer=f"Acme{taint}Corp",
-                          contacts=["ops@customer.example"])
+    issued = make_account(sqlite_db, contacts=["ops@customer.example"])
+    # Names are checked on creation today; older rows, or other tools' writes, may hold anything.
+    rename_unchecked(sqlite_db, issued, customer=f"Acme{taint}Corp")
     with sqlite_db.session() as s:
         admin.set_brand(s, "Reseller", name=f"Acme{taint}IT", sender="alerts@acme-it.example",
                         footer=f"Your{taint}team")
@@ -283,8 +286,8 @@ async def test_digest_subject_with_a_tainted_customer_name(
     sqlite_db: Database, smtp_server: tuple[Controller, SmtpSink]
 ) -> None:
     controller, sink = smtp_server
-    issued = make_account(sqlite_db, customer="Acme\r\nBcc: all@example.com",
-                          contacts=["ops@customer.example"])
+    issued = make_account(sqlite_db, contacts=["ops@customer.example"])
+    rename_unchecked(sqlite_db, issued, customer="Acme\r\nBcc: all@example.com")
     mailer = SmtpMailer(NotifierSettings(smtp_host="127.0.0.1", smtp_port=controller.port))
     clock = Clock()
     notifier = make_notifier(sqlite_db, mailer=mailer, clock=clock, group_window=60)
