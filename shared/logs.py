@@ -91,7 +91,7 @@ def _text(value: Any) -> str:
 
 
 class TextFormatter(logging.Formatter):
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+    def formatMessage(self, record: logging.LogRecord) -> str:
         pairs = "".join(f" {key}={_text(value)}" for key, value in fields(record).items())
         return super().formatMessage(record) + pairs
 
