@@ -1,7 +1,7 @@
 """The optional access log (``BACKSTOP_ACCESS_LOG``): one INFO line per HTTP request answered.
 
 uvicorn's own access log prints the raw path and query, and the ping API carries its secret in
-the path (``/ping/<key>/…``): here the key is cut (``/ping/…/nightly``), the query left out,
+the path (``/ping/<key>/…``): here the key is cut (``/ping/.../nightly``), the query left out,
 and the time to answer added. Off, the app is served unwrapped: it costs nothing.
 """
 
@@ -20,10 +20,10 @@ PATH_CHARS = 200
 
 
 def shown_path(path: str) -> str:
-    """The path as logged: a ping key replaced by ``…``, on one line, capped."""
+    """The path as logged: a ping key replaced by ``...``, on one line, capped."""
     parts = path.split("/", 3)
     if len(parts) > 2 and parts[1] == "ping" and parts[2]:
-        parts[2] = "…"
+        parts[2] = "..."
     return one_line("/".join(parts), PATH_CHARS)
 
 

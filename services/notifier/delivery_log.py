@@ -36,8 +36,9 @@ def log_delivery(row: Notification, outcome: Outcome, status: str, attempts: int
         "transition": row.transition, "reseller_id": row.reseller_id,
         "customer_id": row.customer_id, "account_id": row.account_id, **_target(row, endpoint),
         "attempts": attempts, "duration_ms": round(duration_ms, 1),
-        "http_status": outcome.http_status,
     }
+    if outcome.http_status is not None:
+        fields["http_status"] = outcome.http_status
     if status != "sent":
         fields["reason"] = outcome.reason
         fields["error"] = _error(outcome.error)

@@ -80,9 +80,9 @@ async def test_one_line_per_request_with_the_ping_key_cut(
             failed = await client.get(f"{url}/broken")
     assert (ok.status_code, failed.status_code) == (200, 500)
     first, second = request_lines(caplog)
-    assert first.getMessage() == "GET /ping/…/nightly 200" and first.levelno == logging.INFO
+    assert first.getMessage() == "GET /ping/.../nightly 200" and first.levelno == logging.INFO
     assert {k: getattr(first, k) for k in ("method", "path", "status", "client")} == {
-        "method": "GET", "path": "/ping/…/nightly", "status": 200, "client": "127.0.0.1"}
+        "method": "GET", "path": "/ping/.../nightly", "status": 200, "client": "127.0.0.1"}
     assert first.duration_ms >= 0 and first.port == int(url.rsplit(":", 1)[1])  # type: ignore[attr-defined]
     assert KEY not in JsonFormatter().format(first) and "rid" not in JsonFormatter().format(first)
     assert (second.path, second.status) == ("/broken", 500)  # type: ignore[attr-defined]
@@ -130,4 +130,4 @@ def test_backstop_run_ingest_logs_requests_on_both_ports_when_asked(
         assert requests == []
         return
     assert {(e["port"], e["method"], e["path"], e["status"]) for e in requests} >= {
-        (ops_port, "GET", "/readyz", 200), (ingest_port, "GET", "/ping/…/nightly", 404)}
+        (ops_port, "GET", "/readyz", 200), (ingest_port, "GET", "/ping/.../nightly", 404)}
