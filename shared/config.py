@@ -39,6 +39,9 @@ class BaseServiceSettings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty uses SQLite in the data dir.")
     log_format: str = Field("auto", description="`json`, `text`, or `auto` (JSON when not a TTY).")
     log_level: str = Field("INFO", description="Python log level name.")
+    access_log: bool = Field(
+        False, description="Log a line per HTTP request (ingest and ops ports): method, path "
+        "(ping keys cut, no query), status, duration, client address.")
     ops_port: int = Field(
         9090, description="Port of /healthz, /readyz, /metrics, and for ingest /docs and "
         "/openapi.json (0: none).")

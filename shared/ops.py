@@ -1,5 +1,9 @@
 """The operations endpoints every service serves on its ops port: /healthz, /readyz and
-/metrics, and where the process runs ingest, the API's /openapi.json and /docs."""
+/metrics, and where the process runs ingest, the API's /openapi.json and /docs.
+
+/docs is Swagger UI from the ``fastapi-offline`` package's copy, served here: the page must work
+on a network that reaches nothing but Backstop, and tell no third party where Backstop runs.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,14 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, HTTPException, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.runtime import Runtime
+
+DOCS_ASSETS = "/docs-assets"
+# Relative to /docs, so the page also works behind a proxy that serves the ops port under a path.
+_ASSETS = DOCS_ASSETS.lstrip("/")
 
 
 def ops_router(runtime: Runtime) -> APIRouter:
@@ -40,7 +49,15 @@ def ops_router(runtime: Runtime) -> APIRouter:
     async def docs() -> HTMLResponse:
         if runtime.openapi is None:
             raise HTTPException(404, "this process does not run the ingest API")
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Backstop ingest API")
+        return get_swagger_ui_html(
+            openapi_url="openapi.json", title="Backstop ingest API",
+            swagger_js_url=f"{_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{_ASSETS}/favicon.png",
+            # Swagger UI's default shows a badge loaded from validator.swagger.io, with the
+            # document's address in its query.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
     return router
 
@@ -48,4 +65,5 @@ def ops_router(runtime: Runtime) -> APIRouter:
 def ops_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="backstop ops", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(ops_router(runtime))
+    app.mount(DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs")
     return app

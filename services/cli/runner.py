@@ -150,7 +150,7 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 async def _serve_ops(settings: BaseServiceSettings, runtime: Runtime) -> None:
     await serve_until(ops_app(runtime), settings.ops_host, settings.ops_port, runtime.stop,
-                      settings.http_limits())
+                      settings.http_limits(), settings.access_log)
 
 
 async def _announce_when_ready(settings: EmbeddedSettings, runtime: Runtime) -> None:

@@ -1,9 +1,10 @@
-"""The alert lifecycle: fire, resolve, and the event that announces each transition."""
+"""The alert lifecycle: fire, resolve, and the event (and log line) announcing each transition."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,8 @@ from services.evaluator.tables import Alert, AlertTransition
 from shared.events import AlertChanged, Severity, Tenant
 from shared.outbox import OutboxRow, enqueue
 from shared.tenancy import new_id
+
+log = logging.getLogger(__name__)
 
 
 def fingerprint(kind: str, account_id: str, job: str | None = None, key: str | None = None) -> str:
@@ -152,3 +155,17 @@ def apply(session: Session, transitions: Sequence[Transition]) -> list[AlertChan
             {"event_id": e.event_id, "payload": e.encode(), "created_at": e.last_changed}
             for e in events])
     return events
+
+
+def log_transitions(events: Iterable[AlertChanged]) -> None:
+    """One INFO line per transition, once committed (a rolled-back batch is applied again and
+    would say it twice). Ids only: summaries and details carry clients' free text."""
+    for event in events:
+        tenant = event.tenant
+        log.info("alert %s", event.state, extra={
+            "event": "alert", "transition": event.state, "kind": event.kind,
+            "severity": event.severity, "fingerprint": event.fingerprint,
+            "sequence": event.sequence, "event_id": event.event_id,
+            "reseller_id": tenant.reseller, "customer_id": tenant.customer,
+            "account_id": tenant.account, "job": event.job,
+        })

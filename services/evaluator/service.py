@@ -25,7 +25,7 @@ from sqlalchemy import delete
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, col
 
-from services.evaluator import store
+from services.evaluator import alerts, store
 from services.evaluator.clock import Clock, SystemClock
 from services.evaluator.engine import Engine
 from services.evaluator.facts import Transition
@@ -35,7 +35,7 @@ from services.evaluator.slots import PrioritySlots
 from shared.bus import Bus
 from shared.config import EvaluatorSettings
 from shared.db import Database, ProcessedEvent
-from shared.events import Event
+from shared.events import AlertChanged, Event
 from shared.outbox import OutboxRelay
 from shared.runtime import Runtime
 from shared.streams import EVALUATOR_PARTITIONS, INGEST, ConsumerSpec, ingest_partition_filter
@@ -143,10 +143,15 @@ class PartitionWorker:
             raise
         self._unsure -= touched  # committed: memory and database agree again
         self._deadlines_moved.set()
+        self._committed(changed)
+
+    def _committed(self, changed: list[AlertChanged]) -> None:
         if changed:
+            alerts.log_transitions(changed)
             self.evaluator.relay.poke()
 
-    def _apply(self, session: Session, events: list[Event], touched: set[str]) -> bool:
+    def _apply(self, session: Session, events: list[Event],
+               touched: set[str]) -> list[AlertChanged]:
         self.evaluator.leases.check(session, self.partition)
         self._reload_unsure(session)
         self._unsure |= touched  # until the commit
@@ -173,11 +178,11 @@ class PartitionWorker:
             for account in store.load_accounts(session, {self.partition}, only=missing):
                 self.engine.add_account(account)
 
-    def _write(self, session: Session, transitions: list[Transition]) -> bool:
+    def _write(self, session: Session, transitions: list[Transition]) -> list[AlertChanged]:
         jobs, accounts, rescheduled = self.engine.take_dirty()
         store.save_jobs(session, jobs, rescheduled)
         store.save_accounts(session, accounts)
-        return bool(store.record(session, transitions))
+        return store.record(session, transitions)
 
     def _may_fetch(self) -> bool:
         """A replica that has not renewed its leases lately (a stalled process waking up) may
@@ -228,10 +233,9 @@ class PartitionWorker:
             await asyncio.sleep(0.5)
             await self.load()
             return
-        if changed:
-            self.evaluator.relay.poke()
+        self._committed(changed)
 
-    def _due(self, session: Session) -> bool:
+    def _due(self, session: Session) -> list[AlertChanged]:
         self.evaluator.leases.check(session, self.partition)
         self._reload_unsure(session)
         return self._write(session, self.engine.due())

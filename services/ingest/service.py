@@ -18,4 +18,4 @@ async def run(settings: IngestSettings, runtime: Runtime) -> None:
     gc.freeze()
     runtime.openapi = app.openapi  # served on the ops port, with /docs
     await serve_until(app, settings.ingest_host, settings.ingest_port, runtime.stop,
-                      settings.http_limits())
+                      settings.http_limits(), settings.access_log)

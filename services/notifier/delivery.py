@@ -87,9 +87,19 @@ def claim(session: Session, now: datetime, lease: float, limit: int,
     return list(units.values())
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """Where an attempt left its row: ``sent``, ``retry`` (again at ``next_attempt_at``) or
+    ``dead``, after ``attempts`` attempts."""
+
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None = None
+
+
 def record(session: Session, row_id: int | None, outcome: Outcome, now: datetime,
-           schedule: Schedule, duration_ms: float | None = None) -> str:
-    """Store one attempt and move the row on; returns the final status of this attempt."""
+           schedule: Schedule, duration_ms: float | None = None) -> Recorded:
+    """Store one attempt and move the row on."""
     row = session.get(Notification, row_id)
     assert row is not None
     row.attempts += 1
@@ -114,7 +124,7 @@ def record(session: Session, row_id: int | None, outcome: Outcome, now: datetime
         channel=row.channel, target=row.target, http_status=outcome.http_status,
         duration_ms=duration_ms,
     ))
-    return status
+    return Recorded(status, row.attempts, row.next_attempt_at if status == "retry" else None)
 
 
 def _notified(session: Session, fingerprint: str, now: datetime) -> None:

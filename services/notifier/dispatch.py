@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from services.notifier import delivery
 from services.notifier.backoff import Schedule
+from services.notifier.delivery_log import log_delivery
 from services.notifier.emails import Brand, Item, TenantNames, build
 from services.notifier.errors import DeliveryError, Outcome, UnbuildableMessage, outcome_of
 from services.notifier.formats import Context
@@ -230,19 +231,21 @@ class Dispatcher:
             now = self._clock()
 
             def write(session: Session, batch: list[_Pending] = batch,
-                      now: datetime = now) -> list[list[str]]:
+                      now: datetime = now) -> list[list[delivery.Recorded]]:
                 return [[delivery.record(session, r.id, o, now, schedule, took) for r in u.rows]
                         for u, o, took, _ in batch]
 
             try:
-                statuses = await self._db.run(write)
+                recorded = await self._db.run(write)
             except Exception as exc:  # leases expire: the rows are delivered again later
                 for *_, done in batch:
                     done.set_exception(exc)
                 continue
-            for (unit, outcome, _, done), unit_statuses in zip(batch, statuses, strict=True):
-                for row, status in zip(unit.rows, unit_statuses, strict=True):
-                    self._count(row, outcome, status, now)
+            for (unit, outcome, took, done), unit_recorded in zip(batch, recorded, strict=True):
+                for row, result in zip(unit.rows, unit_recorded, strict=True):
+                    self._count(row, outcome, result.status, now)
+                    log_delivery(row, outcome, result.status, result.attempts,
+                                 result.next_attempt_at, took, unit.endpoint)
                 done.set_result(None)
 
     async def _send(self, unit: Unit) -> int | None:
@@ -283,5 +286,3 @@ class Dispatcher:
         FAILED.labels(row.channel, outcome.reason).inc()
         if status == "dead":
             DEAD.labels(row.channel, outcome.reason).inc()
-            log.error("notification %s to %s %s is dead: %s", row.key, row.channel, row.target,
-                      outcome.error)

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from services.notifier import planning, reminders
 from services.notifier.backoff import Schedule
+from services.notifier.delivery_log import log_suppressed
 from services.notifier.directory_db import DatabaseDirectory
 from services.notifier.dispatch import Dispatcher, DispatchOptions, Unit
 from services.notifier.emails import Brand
@@ -162,6 +163,7 @@ class Notifier:
             if await self.db.run(lambda s: planning.commit_suppressed(s, t, "unknown_account",
                                                                       now)):
                 SUPPRESSED.labels("unknown_account").inc()
+                log_suppressed(t, "unknown_account")
             return 0
         if wait:
             await self.db.run(lambda s: planning.postpone(s, t.id, "waits for an earlier "
@@ -171,6 +173,7 @@ class Notifier:
         if reason is not None:
             if await self.db.run(lambda s: planning.commit_suppressed(s, t, reason, now)):
                 SUPPRESSED.labels(reason).inc()
+                log_suppressed(t, reason)
             return 0
         try:
             receivers = await resolve(self.directory, ref, config)

@@ -42,3 +42,33 @@ def test_formatters_and_http_client_loggers() -> None:
         assert json.loads(stream.getvalue())["msg"] == "retrying https://h.example/..."
     finally:
         root.handlers[:], root.level = handlers, level
+
+
+def _record(**fields: object) -> logging.LogRecord:
+    record = logging.LogRecord("backstop.x", logging.INFO, __file__, 1, "delivery %s", ("sent",),
+                               None)
+    record.__dict__.update(fields)
+    return record
+
+
+def test_fields_given_as_extra_are_top_level_json_keys() -> None:
+    entry = json.loads(JsonFormatter().format(_record(
+        event="delivery", attempts=2, duration_ms=12.5, endpoint_host=None,
+        color_message="\x1b[1mdelivery\x1b[0m sent", error="HTTP 500 from https://u:pw@psa.example/h?token=t0k")))
+    assert entry["msg"] == "delivery sent" and entry["level"] == "info"
+    assert entry["event"] == "delivery" and entry["attempts"] == 2
+    assert entry["duration_ms"] == 12.5 and entry["endpoint_host"] is None
+    assert entry["error"] == "HTTP 500 from https://psa.example/..."  # fields are cut too
+    # Only what the caller added (uvicorn's coloured copy of its message is not a field).
+    assert not {"taskName", "args", "color_message"} & entry.keys()
+
+
+def test_fields_cannot_replace_the_standard_keys() -> None:
+    entry = json.loads(JsonFormatter().format(_record(level="forged", ts="forged")))
+    assert entry["level"] == "info" and entry["ts"] != "forged"
+
+
+def test_fields_in_text_are_key_value_pairs_on_one_line() -> None:
+    line = TextFormatter("%(levelname)s %(message)s").format(_record(
+        event="alert", job="night ly\nFORGED line", attempts=3, note=None))
+    assert line == 'INFO delivery sent event=alert job="night ly FORGED line" attempts=3 note=-'
