@@ -35,7 +35,7 @@ import httpx
 
 from bench.end_to_end.receivers import SmtpServer, WebhookReceiver
 from services.notifier import admin
-from services.notifier.targets import TargetPolicy
+from services.notifier.channels.targets import TargetPolicy
 from shared.db import Database
 from shared.natsd import EmbeddedNats, free_port
 from shared.secretbox import SecretBox, new_key

@@ -11,7 +11,9 @@ import typer
 
 from services.cli import tables
 from services.cli.accounts import database
-from services.notifier import admin, delivery, silences
+from services.notifier import admin
+from services.notifier.policy import silences
+from services.notifier.queue import delivery
 from shared.db import utcnow
 from shared.tenancy import Account
 

@@ -13,17 +13,20 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from services.notifier import planning, reminders
-from services.notifier.backoff import Schedule
-from services.notifier.delivery_log import log_suppressed
-from services.notifier.directory_db import DatabaseDirectory
-from services.notifier.dispatch import Dispatcher, DispatchOptions, Unit
-from services.notifier.emails import Brand
+from services.notifier.channels.emails import Brand
+from services.notifier.channels.mail import mailer_for
+from services.notifier.channels.targets import TargetPolicy
+from services.notifier.channels.webhooks import WebhookSender
 from services.notifier.errors import DirectoryUnavailable
-from services.notifier.mail import mailer_for
 from services.notifier.metrics import PLAN_RETRIES, SUPPRESSED
-from services.notifier.policy import Facts, suppression
-from services.notifier.recipients import (
+from services.notifier.policy import reminders
+from services.notifier.policy.suppression import Facts, suppression
+from services.notifier.queue import planning
+from services.notifier.queue.backoff import Schedule
+from services.notifier.queue.delivery_log import log_suppressed
+from services.notifier.queue.dispatch import Dispatcher, DispatchOptions, Unit
+from services.notifier.recipients.directory_db import DatabaseDirectory
+from services.notifier.recipients.receivers import (
     AccountRef,
     Configured,
     Directory,
@@ -33,8 +36,6 @@ from services.notifier.recipients import (
 )
 from services.notifier.store import Store
 from services.notifier.tables import NotifyTransition
-from services.notifier.targets import TargetPolicy
-from services.notifier.webhooks import WebhookSender
 from shared.config import NotifierSettings
 from shared.db import Database, utcnow
 from shared.events import AlertChanged, Event
@@ -237,7 +238,7 @@ def _receivers(session: Session, t: NotifyTransition) -> tuple[AccountRef, Confi
 
 def directory_for(settings: NotifierSettings, db: Database | Store) -> Directory:
     if settings.ldap_url:
-        from services.notifier.directory_ldap import LdapDirectory
+        from services.notifier.recipients.directory_ldap import LdapDirectory
 
         return LdapDirectory(settings)
     return DatabaseDirectory(db)

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from services.notifier.backoff import Schedule
-from services.notifier.directory_db import DatabaseDirectory
-from services.notifier.dispatch import Dispatcher, DispatchOptions
-from services.notifier.recipients import Directory
+from services.notifier.channels.targets import TargetPolicy
+from services.notifier.channels.webhooks import WebhookSender
+from services.notifier.queue.backoff import Schedule
+from services.notifier.queue.dispatch import Dispatcher, DispatchOptions
+from services.notifier.recipients.directory_db import DatabaseDirectory
+from services.notifier.recipients.receivers import Directory
 from services.notifier.service import Notifier, PolicyOptions
-from services.notifier.targets import TargetPolicy
-from services.notifier.webhooks import WebhookSender
 from shared.db import Database
 from shared.events import AlertChanged, Tenant
 from shared.secretbox import SecretBox, new_key

@@ -10,8 +10,9 @@ from datetime import timedelta
 from sqlmodel import col, select
 from standardwebhooks import Webhook
 
-from services.notifier import admin, delivery
-from services.notifier.backoff import Schedule
+from services.notifier import admin
+from services.notifier.queue import delivery
+from services.notifier.queue.backoff import Schedule
 from services.notifier.service import Notifier
 from services.notifier.tables import DeliveryAttempt, Notification, NotifyTransition
 from shared.db import Database

@@ -10,8 +10,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from services.notifier import admin
-from services.notifier.backoff import Schedule
-from services.notifier.mail import SmtpMailer
+from services.notifier.channels.mail import SmtpMailer
+from services.notifier.queue.backoff import Schedule
 from shared.config import NotifierSettings
 from shared.db import Database
 from shared.logs import JsonFormatter

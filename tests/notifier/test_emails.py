@@ -14,10 +14,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import col, select
 
-from services.notifier import admin, emails
-from services.notifier.emails import Brand, Item, TenantNames, render
+from services.notifier import admin
+from services.notifier.channels import emails
+from services.notifier.channels.emails import Brand, Item, TenantNames, render
+from services.notifier.channels.mail import OutboxMailer, SmtpMailer
 from services.notifier.errors import DeliveryError
-from services.notifier.mail import OutboxMailer, SmtpMailer
 from services.notifier.tables import Notification
 from shared.config import NotifierSettings
 from shared.db import Database

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from services.notifier import admin, formats
-from services.notifier.emails import TenantNames
-from services.notifier.signing import new_secret, signed_headers
+from services.notifier import admin
+from services.notifier.channels import formats
+from services.notifier.channels.emails import TenantNames
+from services.notifier.channels.signing import new_secret, signed_headers
 from shared.db import Database
 from tests.conftest import make_account, tenant_of
 from tests.notifier.conftest import Receiver

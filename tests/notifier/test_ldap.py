@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from services.notifier.directory_ldap import LdapDirectory, LdapRules, addresses_from
 from services.notifier.errors import DirectoryUnavailable, RecipientNotFound
-from services.notifier.recipients import AccountRef
+from services.notifier.recipients.directory_ldap import LdapDirectory, LdapRules, addresses_from
+from services.notifier.recipients.receivers import AccountRef
 from shared.config import NotifierSettings
 from shared.db import Database
 from tests.conftest import make_account, tenant_of

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from prometheus_client import REGISTRY
 
-from services.notifier import admin, silences
+from services.notifier import admin
+from services.notifier.policy import silences
 from shared.db import Database
 from tests.conftest import make_account, tenant_of
 from tests.notifier.conftest import Receiver

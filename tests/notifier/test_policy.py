@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from services.notifier import admin, silences
+from services.notifier import admin
+from services.notifier.policy import silences
 from services.notifier.tables import AlertNotifyState, NotifyTransition
 from shared.db import Database
 from tests.conftest import make_account, tenant_of

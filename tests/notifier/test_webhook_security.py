@@ -14,12 +14,13 @@ import pytest
 from sqlmodel import select
 from standardwebhooks import Webhook
 
-from services.notifier import admin, formats
-from services.notifier.emails import TenantNames
+from services.notifier import admin
+from services.notifier.channels import formats
+from services.notifier.channels.emails import TenantNames
+from services.notifier.channels.targets import TargetPolicy, check_url, literal_address
+from services.notifier.channels.webhooks import WebhookSender
 from services.notifier.errors import DeliveryError
 from services.notifier.tables import DeliveryAttempt, Notification, WebhookEndpoint
-from services.notifier.targets import TargetPolicy, check_url, literal_address
-from services.notifier.webhooks import WebhookSender
 from shared.db import Database
 from shared.events import Tenant
 from shared.natsd import free_port

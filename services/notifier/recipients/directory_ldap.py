@@ -28,7 +28,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from services.notifier.errors import DirectoryUnavailable, RecipientNotFound
-from services.notifier.recipients import AccountRef
+from services.notifier.recipients.receivers import AccountRef
 from shared.config import NotifierSettings
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from services.notifier.errors import RecipientNotFound
-from services.notifier.recipients import AccountRef
+from services.notifier.recipients.receivers import AccountRef
 from services.notifier.store import Store
 from shared.db import Database
 from shared.tenancy import Account

@@ -12,17 +12,17 @@ from functools import partial
 
 from sqlmodel import Session
 
-from services.notifier import delivery
-from services.notifier.backoff import Schedule
-from services.notifier.delivery_log import log_delivery
-from services.notifier.emails import Brand, Item, TenantNames, build
+from services.notifier.channels.emails import Brand, Item, TenantNames, build
+from services.notifier.channels.formats import Context
+from services.notifier.channels.mail import Mailer
+from services.notifier.channels.webhooks import WebhookSender
 from services.notifier.errors import DeliveryError, Outcome, UnbuildableMessage, outcome_of
-from services.notifier.formats import Context
-from services.notifier.mail import Mailer
 from services.notifier.metrics import DEAD, FAILED, LATENCY, QUEUE_DEPTH, SENT
+from services.notifier.queue import delivery
+from services.notifier.queue.backoff import Schedule
+from services.notifier.queue.delivery_log import log_delivery
 from services.notifier.store import Store
 from services.notifier.tables import BrandRow, Notification, WebhookEndpoint
-from services.notifier.webhooks import WebhookSender
 from shared.db import Database, utcnow
 from shared.events import AlertChanged
 from shared.tenancy import AccountNotFound, account_path

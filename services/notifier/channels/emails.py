@@ -19,8 +19,8 @@ from email.utils import formatdate
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from services.notifier.channels.headers import address, header_text
 from services.notifier.errors import UnbuildableMessage
-from services.notifier.headers import address, header_text
 from shared.events import AlertChanged
 
 _env = Environment(

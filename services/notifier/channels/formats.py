@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.notifier.emails import KIND_TITLES, TenantNames
+from services.notifier.channels.emails import KIND_TITLES, TenantNames
 from shared.events import AlertChanged
 
 FORMATS = ("backstop", "alertmanager", "pagerduty")
