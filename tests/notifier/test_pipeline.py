@@ -6,6 +6,7 @@ import dataclasses
 
 from services.notifier.errors import DirectoryUnavailable
 from services.notifier.queue import planning
+from services.notifier.queue.backoff import Schedule
 from services.notifier.queue.dispatch import DispatchOptions
 from services.notifier.queue.planner import DirectoryDown, Planned, Postponed, Suppressed
 from services.notifier.service import PolicyOptions, dispatch_options, policy_options
@@ -58,8 +59,8 @@ def test_options_carry_no_defaults_of_their_own() -> None:
     """The settings own the defaults (lease, concurrency, repeat, retry schedule): the options
     are built from them in one place."""
     owned = {"public_url", "default_brand", "schedule", "lease_seconds", "concurrency",
-             "replica_id", "repeat_default", "group_window"}
-    for options in (DispatchOptions, PolicyOptions):
+             "replica_id", "repeat_default", "group_window", "base", "cap", "give_up_after"}
+    for options in (DispatchOptions, PolicyOptions, Schedule):
         for field in dataclasses.fields(options):
             if field.name in owned:
                 assert field.default is dataclasses.MISSING, (options, field.name)
