@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -80,10 +82,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+@dataclass(frozen=True)
+class Lane:
+    """Threads of their own for one kind of database work (see :meth:`Database.run`).
+
+    The event loop's default pool is shared by every service in the process (a handful of
+    threads): many short units of work queue behind the others' and, on SQLite, fight for the
+    single write lock (the busy handler then sleeps up to 100 ms a time). One thread on SQLite
+    serialises them without that.
+    """
+
+    name: str
+    postgres: int = 1
+    sqlite: int = 1
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self._lanes: dict[str, ThreadPoolExecutor] = {}
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -96,14 +114,25 @@ class Database:
                 session.rollback()
                 raise
 
-    async def run(self, work: Callable[[Session], T]) -> T:
-        """Run blocking database work in a thread so the event loop keeps serving."""
+    async def run(self, work: Callable[[Session], T], lane: Lane | None = None) -> T:
+        """Run blocking database work in a thread so the event loop keeps serving: the
+        lane's own threads, or the event loop's default pool."""
 
         def in_session() -> T:
             with self.session() as session:
                 return work(session)
 
-        return await asyncio.to_thread(in_session)
+        if lane is None:
+            return await asyncio.to_thread(in_session)
+        return await asyncio.get_running_loop().run_in_executor(self._threads(lane), in_session)
+
+    def _threads(self, lane: Lane) -> ThreadPoolExecutor:
+        pool = self._lanes.get(lane.name)
+        if pool is None:
+            count = lane.sqlite if self.url.startswith("sqlite") else lane.postgres
+            pool = ThreadPoolExecutor(count, thread_name_prefix=lane.name)
+            self._lanes[lane.name] = pool
+        return pool
 
     def ping(self) -> bool:
         try:
@@ -117,6 +146,9 @@ class Database:
         upgrade(self.url, keys)
 
     def dispose(self) -> None:
+        for pool in self._lanes.values():
+            pool.shutdown(wait=False)
+        self._lanes.clear()
         self.engine.dispose()
 
 

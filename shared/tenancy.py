@@ -14,6 +14,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from shared.credentials import digest, new_ping_key, new_token
 from shared.db import UtcDateTime, utcnow
 from shared.events import Tenant
+from shared.ttlcache import TtlCache
 
 # Whole-string matches only (fullmatch): with ``match``, "$" also matches before a final newline.
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -215,3 +216,33 @@ def account_path(session: Session, account_id: str) -> tuple[Reseller, Customer,
     reseller = session.get(Reseller, account.reseller_id)
     assert customer is not None and reseller is not None  # enforced by foreign keys
     return reseller, customer, account
+
+
+@dataclass(frozen=True)
+class AccountPath:
+    """An account with its customer and reseller, by id and by name: directories key entries
+    by either, messages show the names, webhook payloads carry both."""
+
+    reseller_id: str
+    reseller: str
+    customer_id: str
+    customer: str
+    account_id: str
+    account: str
+
+
+def lookup_path(session: Session, account_id: str) -> AccountPath:
+    reseller, customer, account = account_path(session, account_id)
+    return AccountPath(reseller.id, reseller.name, customer.id, customer.name, account.id,
+                       account.name)
+
+
+class AccountPaths:
+    """Account paths through a short-lived cache: a renamed customer shows within ``ttl``
+    seconds. Raises :class:`AccountNotFound` (never cached: the account may come)."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self._cache: TtlCache[str, AccountPath] = TtlCache(ttl)
+
+    def get(self, session: Session, account_id: str) -> AccountPath:
+        return self._cache.get(account_id, lambda: lookup_path(session, account_id))

@@ -35,7 +35,7 @@ import httpx
 
 from bench.end_to_end.receivers import SmtpServer, WebhookReceiver
 from services.notifier import admin
-from services.notifier.targets import TargetPolicy
+from services.notifier.channels.targets import TargetPolicy
 from shared.db import Database
 from shared.natsd import EmbeddedNats, free_port
 from shared.secretbox import SecretBox, new_key
@@ -325,8 +325,10 @@ def notifier_alone(alerts_per_s: float, seconds: float) -> dict[str, float]:
 async def _mail_throughput(count: int, data_dir: Path, smtp_port: int,
                            smtp: SmtpServer) -> dict[str, float]:
     from services.notifier.service import build
+    from shared.bus import Bus
     from shared.config import NotifierSettings
     from shared.events import AlertChanged
+    from shared.runtime import Runtime
 
     settings = NotifierSettings(data_dir=data_dir, smtp_host="127.0.0.1", smtp_port=smtp_port,
                                 repeat_interval_seconds=0)
@@ -335,7 +337,7 @@ async def _mail_throughput(count: int, data_dir: Path, smtp_port: int,
     with db.session() as session:
         account = create_account(session, reseller="mail-msp", customer="c", name="a",
                                  contacts=["ops@customer.example"]).account
-    notifier, webhooks = build(settings, db)
+    notifier = build(settings, Runtime(bus=Bus("nats://127.0.0.1:4222"), db=db))  # bus unused
     notifier.options.inline = False  # accept everything first, then time planning + sending
     now = datetime.now(UTC)
     for n in range(count):
@@ -351,7 +353,7 @@ async def _mail_throughput(count: int, data_dir: Path, smtp_port: int,
         if not planned and not await notifier.dispatcher.deliver_due():
             await asyncio.sleep(0.01)
     took = time.perf_counter() - start
-    await webhooks.close()
+    await notifier.close()
     db.dispose()
     return {"mails": len(smtp.sink.times), "seconds": took,
             "mails_per_s": len(smtp.sink.times) / took}

@@ -18,7 +18,9 @@ from services.cli.common import (
     parse_since,
     refusing,
 )
-from services.notifier import admin, delivery, silences
+from services.notifier import admin
+from services.notifier.policy import silences
+from services.notifier.queue import delivery
 from shared.db import utcnow
 from shared.tenancy import Account
 

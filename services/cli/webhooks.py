@@ -9,8 +9,8 @@ import typer
 from services.cli import tables
 from services.cli.common import JSON_OBJECT, database, refusing
 from services.notifier import admin
-from services.notifier.formats import FORMATS
-from services.notifier.targets import TargetPolicy
+from services.notifier.channels.formats import FORMATS
+from services.notifier.channels.targets import TargetPolicy
 from shared.config import NotifierSettings
 from shared.secretbox import SecretKeyMissing, secret_box
 

@@ -12,11 +12,11 @@ from collections.abc import Collection, Hashable, Iterable
 from datetime import datetime, timedelta
 
 from services.evaluator import dormancy, failures, missed, overruns, quota, versions
-from services.evaluator.clock import Clock
 from services.evaluator.deadlines import DeadlineIndex
 from services.evaluator.facts import AccountFacts, JobFacts, JobKey, Transition
 from services.evaluator.policies import PolicyBook, Value
 from services.evaluator.schedules import InvalidSchedule, Schedule
+from shared.clock import Clock
 from shared.events import (
     Event,
     HeartbeatReported,

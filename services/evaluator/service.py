@@ -26,13 +26,13 @@ from sqlalchemy import event as sa_event
 from sqlmodel import Session, col
 
 from services.evaluator import alerts, store
-from services.evaluator.clock import Clock, SystemClock
 from services.evaluator.engine import Engine
 from services.evaluator.facts import Transition
 from services.evaluator.leases import LeaseLost, Leases
 from services.evaluator.policies import PolicyBook
 from services.evaluator.slots import PrioritySlots
 from shared.bus import Bus
+from shared.clock import Clock, SystemClock
 from shared.config import EvaluatorSettings
 from shared.db import Database, ProcessedEvent
 from shared.events import AlertChanged, Event
@@ -385,7 +385,11 @@ class Evaluator:
             col(ProcessedEvent.consumer) == CONSUMER, col(ProcessedEvent.processed_at) < cutoff)))
 
 
-async def run(settings: EvaluatorSettings, runtime: Runtime) -> None:
+def build(settings: EvaluatorSettings, runtime: Runtime) -> Evaluator:
     evaluator = Evaluator(runtime.db, runtime.bus, settings)
     runtime.checks["evaluator"] = evaluator.ready
-    await evaluator.run(runtime.stop)
+    return evaluator
+
+
+async def run(settings: EvaluatorSettings, runtime: Runtime) -> None:
+    await build(settings, runtime).run(runtime.stop)

@@ -14,9 +14,10 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import func
 from sqlmodel import Session, col, or_, select
 
-from services.notifier.formats import FORMATS
-from services.notifier.headers import address
-from services.notifier.signing import WeakSecret, check_secret, new_secret
+from services.notifier.channels.formats import FORMATS
+from services.notifier.channels.headers import address
+from services.notifier.channels.signing import WeakSecret, check_secret, new_secret
+from services.notifier.channels.targets import TargetPolicy, TargetRefused, check_url
 from services.notifier.tables import (
     AlertNotifyState,
     BrandRow,
@@ -26,7 +27,6 @@ from services.notifier.tables import (
     NotifyTransition,
     WebhookEndpoint,
 )
-from services.notifier.targets import TargetPolicy, TargetRefused, check_url
 from shared.secretbox import SecretBox
 from shared.tenancy import Customer, Reseller
 

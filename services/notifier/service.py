@@ -1,5 +1,10 @@
-"""The notifier's pipeline: consume alert events → accept → plan (policy, recipients) →
-dispatch. Reminders re-enter as transitions. Every step is durable, so a restart resumes."""
+"""The notifier's pipeline, assembled in :func:`pipeline` and read top to bottom:
+
+consume alert events → accept (the transition stored; the bus ack follows) → plan
+(:class:`~services.notifier.queue.planner.Planner`: policy, recipients) → dispatch
+(:class:`~services.notifier.queue.dispatch.Dispatcher`: channels, retries). Reminders re-enter
+as transitions. Every step is durable, so a restart resumes.
+"""
 
 from __future__ import annotations
 
@@ -7,42 +12,32 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlmodel import Session
-
-from services.notifier import planning, reminders
-from services.notifier.backoff import Schedule
-from services.notifier.delivery_log import log_suppressed
-from services.notifier.directory_db import DatabaseDirectory
-from services.notifier.dispatch import Dispatcher, DispatchOptions, Unit
-from services.notifier.emails import Brand
-from services.notifier.errors import DirectoryUnavailable
-from services.notifier.mail import mailer_for
+from services.notifier.channels.emails import Brand
+from services.notifier.channels.mail import Mailer, mailer_for
+from services.notifier.channels.targets import TargetPolicy
+from services.notifier.channels.webhooks import WebhookSender
+from services.notifier.lane import LANE
 from services.notifier.metrics import PLAN_RETRIES, SUPPRESSED
-from services.notifier.policy import Facts, suppression
-from services.notifier.recipients import (
-    AccountRef,
-    Configured,
-    Directory,
-    account_ref,
-    configured,
-    resolve,
-)
-from services.notifier.store import Store
+from services.notifier.policy import reminders
+from services.notifier.queue import planning
+from services.notifier.queue.backoff import Schedule
+from services.notifier.queue.delivery_log import log_suppressed
+from services.notifier.queue.dispatch import Dispatcher, DispatchOptions
+from services.notifier.queue.planner import DirectoryDown, Planned, Planner, Suppressed
+from services.notifier.recipients.directory_db import DatabaseDirectory
+from services.notifier.recipients.receivers import Directory
 from services.notifier.tables import NotifyTransition
-from services.notifier.targets import TargetPolicy
-from services.notifier.webhooks import WebhookSender
+from shared.clock import Clock, SystemClock
 from shared.config import NotifierSettings
-from shared.db import Database, utcnow
+from shared.db import Database
 from shared.events import AlertChanged, Event
 from shared.runtime import Runtime
 from shared.secretbox import secret_box
 from shared.streams import ALERTS, ConsumerSpec
-from shared.tenancy import AccountNotFound
-from shared.ttlcache import TtlCache
+from shared.tenancy import AccountPaths
 from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -53,8 +48,6 @@ SPEC = ConsumerSpec(
     stream=ALERTS.name, durable=CONSUMER, filter_subjects=[AlertChanged.subject_filter()]
 )
 
-# Directory down: retry planning soon, then every few minutes, for as long as it takes.
-PLAN_RETRY_DELAYS = [1, 5, 15, 30, 60, 120, 300]
 PLAN_CONCURRENCY = 16
 # A transition planned inline by the bus handler is left to the planner loop only this late.
 INLINE_GRACE = 5.0
@@ -66,40 +59,38 @@ MAX_INLINE = 500
 
 @dataclass
 class PolicyOptions:
-    repeat_default: float = 4 * 3600.0
-    group_window: float = 0.0
+    """From the settings (:func:`policy_options`), which own the defaults."""
+
+    repeat_default: float
+    group_window: float
     inline: bool = True  # plan in the bus handler (lowest latency); False: planner loop only
     config_ttl: float = 5.0  # accounts' paths and configured receivers are re-read this often
 
 
 class Notifier:
-    def __init__(self, db: Database, directory: Directory, dispatcher: Dispatcher,
-                 options: PolicyOptions | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
-        # The dispatcher's store: on SQLite one thread serves both (see store.py).
-        self.db = dispatcher.store if dispatcher.store.db is db else Store(db)
-        self.directory = directory
+    def __init__(self, db: Database, planner: Planner, dispatcher: Dispatcher,
+                 options: PolicyOptions, clock: Clock) -> None:
+        self.db = db
+        self.planner = planner
         self.dispatcher = dispatcher
-        self.options = options or PolicyOptions()
+        self.options = options
         self.clock = clock
         self._wakeup = Wakeup()
         self._inline_paused_until = 0.0
         self._planning: set[asyncio.Task[None]] = set()
         self._last_of: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(PLAN_CONCURRENCY)
-        self._receivers: TtlCache[str, tuple[AccountRef, Configured]] = TtlCache(
-            self.options.config_ttl)
 
     async def handle(self, event: Event) -> None:
         """Bus handler: store the transition (the ack follows) and start planning it at once;
         the planner loop takes over whatever this does not finish (crash, directory down)."""
         if not isinstance(event, AlertChanged):
             return
-        now, repeat = self.clock(), self.options.repeat_default
+        now, repeat = self.clock.now(), self.options.repeat_default
         inline = (self.options.inline and time.monotonic() >= self._inline_paused_until
                   and len(self._planning) < MAX_INLINE)
         plan_after = now + timedelta(seconds=INLINE_GRACE if inline else 0)
-        t = await self.db.run(lambda s: planning.accept(s, event, now, repeat, plan_after))
+        t = await self.db.run(lambda s: planning.accept(s, event, now, repeat, plan_after), LANE)
         if t is None:
             return
         if not inline:
@@ -135,8 +126,8 @@ class Notifier:
 
     async def plan_due(self) -> int:
         """Plan every accepted transition that is due; returns how many were looked at."""
-        now = self.clock()
-        due = await self.db.run(lambda s: planning.due(s, now))
+        now = self.clock.now()
+        due = await self.db.run(lambda s: planning.due(s, now), LANE)
         slots = asyncio.Semaphore(PLAN_CONCURRENCY)
 
         by_alert: dict[str, list[NotifyTransition]] = {}
@@ -155,60 +146,25 @@ class Notifier:
         return len(due)
 
     async def _plan(self, t: NotifyTransition) -> int:
-        alert = AlertChanged.model_validate(t.alert)
-        now = self.clock()
-        try:
-            facts, ref, config, wait = await self.db.run(lambda s: self._inputs(s, t, now))
-        except AccountNotFound:
-            if await self.db.run(lambda s: planning.commit_suppressed(s, t, "unknown_account",
-                                                                      now)):
-                SUPPRESSED.labels("unknown_account").inc()
-                log_suppressed(t, "unknown_account")
-            return 0
-        if wait:
-            await self.db.run(lambda s: planning.postpone(s, t.id, "waits for an earlier "
-                                                          "transition", 1.0, now))
-            return 0
-        reason = suppression(alert, t.transition, facts)
-        if reason is not None:
-            if await self.db.run(lambda s: planning.commit_suppressed(s, t, reason, now)):
-                SUPPRESSED.labels(reason).inc()
-                log_suppressed(t, reason)
-            return 0
-        try:
-            receivers = await resolve(self.directory, ref, config)
-        except DirectoryUnavailable as exc:
-            delay = PLAN_RETRY_DELAYS[min(t.plan_attempts, len(PLAN_RETRY_DELAYS) - 1)]
-            log.warning("directory unavailable, planning %s again in %ss: %s", t.key, delay, exc)
+        """Plan one transition and react to the outcome; returns rows left to a claim."""
+        outcome = await self.planner.plan(t)
+        if isinstance(outcome, Suppressed) and outcome.recorded:
+            SUPPRESSED.labels(outcome.reason).inc()
+            log_suppressed(t, outcome.reason)
+        elif isinstance(outcome, DirectoryDown):
+            log.warning("directory unavailable, planning %s again in %ss: %s", t.key,
+                        outcome.delay, outcome.error)
             PLAN_RETRIES.inc()
             # Leave planning to the loop for a while: the bus consumer must not wait on timeouts.
             self._inline_paused_until = time.monotonic() + INLINE_PAUSE
-            error = str(exc)
-            await self.db.run(lambda s: planning.postpone(s, t.id, error, delay, now))
-            return 0
-        lease = self.dispatcher.lease() if self.dispatcher.free_slots() > 0 else None
-        options = planning.PlanOptions(self.options.group_window, lease)
-
-        def commit(session: Session) -> tuple[int, list[Unit]]:
-            rows = planning.commit_plan(session, t, receivers, now, options)
-            adopted = [r for r in rows if lease and r.lease_owner == lease[0]]
-            return len(rows) - len(adopted), self.dispatcher.units_for(session, adopted)
-
-        left, units = await self.db.run(commit)
-        self.dispatcher.start(units)  # delivered now, without waiting for a claim
-        return left
-
-    def _inputs(self, session: Session, t: NotifyTransition,
-                now: datetime) -> tuple[Facts, AccountRef, Configured, bool]:
-        """Everything planning reads from the database, in one round trip; the account's
-        path and configured receivers from a short-lived cache."""
-        ref, config = self._receivers.get(t.account_id, lambda: _receivers(session, t))
-        return (planning.facts(session, t, now), ref, config,
-                planning.earlier_unplanned(session, t))
+        elif isinstance(outcome, Planned):
+            self.dispatcher.start(outcome.units)  # delivered now, without waiting for a claim
+            return outcome.left
+        return 0
 
     async def enqueue_reminders(self) -> int:
-        now, default = self.clock(), self.options.repeat_default
-        added = await self.db.run(lambda s: reminders.enqueue_due(s, now, default))
+        now, default = self.clock.now(), self.options.repeat_default
+        added = await self.db.run(lambda s: reminders.enqueue_due(s, now, default), LANE)
         if added:
             self._wakeup.poke()
         return added
@@ -229,41 +185,61 @@ class Notifier:
                 log.exception("planning pass failed")
             await self._wakeup.wait(stop, interval)
 
-
-def _receivers(session: Session, t: NotifyTransition) -> tuple[AccountRef, Configured]:
-    ref = account_ref(session, t.account_id)
-    return ref, configured(session, ref)
+    async def close(self) -> None:
+        await self.dispatcher.webhooks.close()
 
 
-def directory_for(settings: NotifierSettings, db: Database | Store) -> Directory:
+def policy_options(settings: NotifierSettings) -> PolicyOptions:
+    return PolicyOptions(settings.repeat_interval_seconds, settings.group_window_seconds)
+
+
+def schedule_of(settings: NotifierSettings) -> Schedule:
+    return Schedule(base=settings.retry_base_seconds, cap=settings.retry_max_seconds,
+                    give_up_after=settings.give_up_after_seconds)
+
+
+def dispatch_options(settings: NotifierSettings) -> DispatchOptions:
+    return DispatchOptions(
+        public_url=settings.public_url,
+        default_brand=Brand(sender=settings.mail_from),
+        schedule=schedule_of(settings),
+        lease_seconds=settings.lease_seconds,
+        concurrency=settings.delivery_concurrency,
+        replica_id=settings.notifier_replica_id or socket.gethostname(),
+    )
+
+
+def directory_for(settings: NotifierSettings, db: Database) -> Directory:
     if settings.ldap_url:
-        from services.notifier.directory_ldap import LdapDirectory
+        from services.notifier.recipients.directory_ldap import LdapDirectory
 
         return LdapDirectory(settings)
     return DatabaseDirectory(db)
 
 
-def build(settings: NotifierSettings, db: Database) -> tuple[Notifier, WebhookSender]:
+def pipeline(db: Database, directory: Directory, mailer: Mailer, webhooks: WebhookSender,
+             policy: PolicyOptions, dispatch: DispatchOptions,
+             clock: Clock | None = None) -> Notifier:
+    """The stages in order: the notifier accepts and hands to the planner, the planner
+    to the dispatcher, the dispatcher to the channels. One tenant lookup serves them all."""
+    clock = clock or SystemClock()
+    paths = AccountPaths(policy.config_ttl)
+    dispatcher = Dispatcher(db, mailer, webhooks, dispatch, paths=paths, clock=clock)
+    planner = Planner(db, directory, dispatcher, clock, paths, group_window=policy.group_window,
+                      config_ttl=policy.config_ttl)
+    return Notifier(db, planner, dispatcher, policy, clock)
+
+
+def build(settings: NotifierSettings, runtime: Runtime) -> Notifier:
     # Both read at start: a missing key or a bad allow-list stops the notifier right away.
     webhooks = WebhookSender(settings.webhook_timeout, keys=secret_box(settings),
                              policy=TargetPolicy.parse(settings.webhook_allow_networks))
-    options = DispatchOptions(
-        public_url=settings.public_url,
-        default_brand=Brand(sender=settings.mail_from),
-        schedule=Schedule(base=settings.retry_base_seconds, cap=settings.retry_max_seconds,
-                          give_up_after=settings.give_up_after_seconds),
-        lease_seconds=settings.lease_seconds,
-        concurrency=settings.delivery_concurrency,
-        replica_id=settings.notifier_replica_id or socket.gethostname(),
-    )
-    store = Store(db)
-    dispatcher = Dispatcher(store, mailer_for(settings), webhooks, options)
-    policy = PolicyOptions(settings.repeat_interval_seconds, settings.group_window_seconds)
-    return Notifier(db, directory_for(settings, store), dispatcher, policy), webhooks
+    return pipeline(runtime.db, directory_for(settings, runtime.db), mailer_for(settings),
+                    webhooks, policy_options(settings), dispatch_options(settings))
 
 
 async def run(settings: NotifierSettings, runtime: Runtime) -> None:
-    notifier, webhooks = build(settings, runtime.db)
+    notifier = build(settings, runtime)
     try:
         await asyncio.gather(
             runtime.bus.consume(SPEC, notifier.handle, runtime.stop),
@@ -271,5 +247,4 @@ async def run(settings: NotifierSettings, runtime: Runtime) -> None:
             notifier.dispatcher.run(runtime.stop),
         )
     finally:
-        await webhooks.close()
-        notifier.db.close()
+        await notifier.close()

@@ -18,7 +18,8 @@ from services.cli import app
 from services.evaluator.policies import SETTINGS
 from services.evaluator.store import set_override
 from services.evaluator.tables import ClientMinVersion
-from services.notifier import admin, silences
+from services.notifier import admin
+from services.notifier.policy import silences
 from services.notifier.tables import (
     AlertNotifyState,
     DeliveryAttempt,

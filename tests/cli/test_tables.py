@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.cli.tables import TEXT_LIMIT, Page, cell, emit, render
-from services.notifier.headers import header_text
+from services.notifier.channels.headers import header_text
 
 
 def test_columns_line_up_under_their_headers_even_with_wide_characters() -> None:

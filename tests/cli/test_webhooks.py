@@ -7,7 +7,7 @@ from standardwebhooks import Webhook
 from typer.testing import CliRunner
 
 from services.cli import app
-from services.notifier.signing import new_secret, signed_headers
+from services.notifier.channels.signing import new_secret, signed_headers
 from services.notifier.tables import WebhookEndpoint
 from shared.db import Database, utcnow
 from shared.secretbox import new_key

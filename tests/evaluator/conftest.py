@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from services.evaluator.clock import FakeClock
 from services.evaluator.service import Evaluator
 from shared.bus import Bus
+from shared.clock import FakeClock
 from shared.config import EvaluatorSettings
 from shared.db import Database
 from tests.evaluator.support import T0, StartEvaluator

@@ -24,7 +24,6 @@ from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
 from services.evaluator import store
-from services.evaluator.clock import FakeClock
 from services.evaluator.engine import Engine
 from services.evaluator.facts import Transition
 from services.evaluator.policies import PolicyBook
@@ -34,6 +33,7 @@ from services.ingest.runs import run_event
 from services.ingest.schedules import schedule_event
 from services.ingest.schemas import HeartbeatReport, RunReport, ScheduleRequest, UsageReport
 from services.ingest.usage import heartbeat_event, usage_event
+from shared.clock import FakeClock
 from shared.db import Database
 from shared.events import Event, Tenant, decode
 from tests.support import make_account, tenant_of

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from services.evaluator.clock import FakeClock
 from services.evaluator.engine import Engine
 from services.evaluator.facts import AccountFacts, JobFacts, Transition
 from services.evaluator.policies import Override, PolicyBook
+from shared.clock import FakeClock
 from shared.events import Tenant
 from tests.evaluator.support import T0, TENANT, heartbeat, run, schedule, usage
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
 
-from services.evaluator.clock import FakeClock
 from services.evaluator.service import Evaluator
 from services.evaluator.tables import Alert, AlertTransition, JobState
 from shared.bus import Bus
+from shared.clock import FakeClock
 from shared.config import EvaluatorSettings
 from shared.db import Database
 from shared.events import AlertChanged, UsageReported, decode

@@ -27,10 +27,10 @@ import pytest
 import uvicorn
 from borgmatic.commands.borgmatic import Monitoring_hooks
 
-from services.evaluator.clock import FakeClock
 from services.evaluator.engine import Engine
 from services.evaluator.facts import AccountFacts
 from services.evaluator.policies import PolicyBook
+from shared.clock import FakeClock
 from shared.events import Event, RunLogged, RunReported
 from shared.natsd import free_port
 from tests.ingest.support import Ingest, stored_events

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
-from services.notifier.backoff import Schedule
-from services.notifier.directory_db import DatabaseDirectory
-from services.notifier.dispatch import Dispatcher, DispatchOptions
-from services.notifier.recipients import Directory
-from services.notifier.service import Notifier, PolicyOptions
-from services.notifier.targets import TargetPolicy
-from services.notifier.webhooks import WebhookSender
+from services.notifier.channels.targets import TargetPolicy
+from services.notifier.channels.webhooks import WebhookSender
+from services.notifier.queue.backoff import Schedule
+from services.notifier.recipients.directory_db import DatabaseDirectory
+from services.notifier.recipients.receivers import Directory
+from services.notifier.service import (
+    Notifier,
+    dispatch_options,
+    pipeline,
+    policy_options,
+    schedule_of,
+)
+from shared.clock import FakeClock
+from shared.config import NotifierSettings
 from shared.db import Database
 from shared.events import AlertChanged, Tenant
 from shared.secretbox import SecretBox, new_key
@@ -25,17 +33,6 @@ LOCAL_NETWORKS = "127.0.0.0/8,::1/128"
 LOCAL = TargetPolicy.parse(LOCAL_NETWORKS)
 
 _seq = itertools.count(1)
-
-
-class Clock:
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class MemoryMailer:
@@ -59,20 +56,27 @@ def alert(tenant: Tenant, *, kind: str = "failed_run", state: str = "firing", se
     )
 
 
+def schedule(**changes: float) -> Schedule:
+    """The settings' retry schedule with ``changes``."""
+    return replace(schedule_of(NotifierSettings()), **changes)
+
+
 def make_notifier(
-    db: Database, *, clock: Clock | None = None, mailer: Any = None,
+    db: Database, *, clock: FakeClock | None = None, mailer: Any = None,
     directory: Directory | None = None, repeat: float = 0.0, group_window: float = 0.0,
     schedule: Schedule | None = None, lease: float = 60.0, public_url: str = "https://bs.test",
     concurrency: int = 32, inline: bool = True, replica: str = "",
 ) -> Notifier:
-    clock = clock or Clock()
-    options = DispatchOptions(public_url=public_url, schedule=schedule or Schedule(),
-                              lease_seconds=lease, concurrency=concurrency, replica_id=replica)
-    dispatcher = Dispatcher(db, mailer or MemoryMailer(),
-                            WebhookSender(timeout=2.0, keys=KEYS, policy=LOCAL), options,
-                            clock=clock)
-    return Notifier(db, directory or DatabaseDirectory(db), dispatcher,
-                    PolicyOptions(repeat, group_window, inline), clock=clock)
+    settings = NotifierSettings(
+        public_url=public_url, lease_seconds=lease, delivery_concurrency=concurrency,
+        repeat_interval_seconds=repeat, group_window_seconds=group_window)
+    dispatch = replace(dispatch_options(settings), replica_id=replica)
+    if schedule is not None:
+        dispatch = replace(dispatch, schedule=schedule)
+    return pipeline(db, directory or DatabaseDirectory(db), mailer or MemoryMailer(),
+                    WebhookSender(timeout=2.0, keys=KEYS, policy=LOCAL),
+                    replace(policy_options(settings), inline=inline), dispatch,
+                    clock or FakeClock())
 
 
 async def settle(notifier: Notifier) -> None:

@@ -10,21 +10,14 @@ from datetime import timedelta
 from sqlmodel import col, select
 from standardwebhooks import Webhook
 
-from services.notifier import admin, delivery
-from services.notifier.backoff import Schedule
+from services.notifier import admin
+from services.notifier.queue import delivery
 from services.notifier.service import Notifier
 from services.notifier.tables import DeliveryAttempt, Notification, NotifyTransition
+from shared.clock import FakeClock
 from shared.db import Database
 from tests.notifier.receiver import Receiver
-from tests.notifier.support import (
-    KEYS,
-    LOCAL,
-    Clock,
-    MemoryMailer,
-    alert,
-    make_notifier,
-    settle,
-)
+from tests.notifier.support import KEYS, LOCAL, MemoryMailer, alert, make_notifier, schedule, settle
 from tests.support import eventually, make_account, tenant_of
 
 
@@ -93,8 +86,8 @@ async def test_5xx_and_429_are_retried_honouring_retry_after(db: Database,
                                                              webhook_receiver: Receiver):
     issued = make_account(db, contacts=[])
     _hook(db, webhook_receiver)
-    clock = Clock()
-    notifier = make_notifier(db, clock=clock, schedule=Schedule(base=1, jitter=0))
+    clock = FakeClock()
+    notifier = make_notifier(db, clock=clock, schedule=schedule(base=1, jitter=0))
     webhook_receiver.replies = [(503, {}), (429, {"Retry-After": "120"})]
     await notifier.handle(alert(tenant_of(issued)))
     await settle(notifier)
@@ -103,7 +96,7 @@ async def test_5xx_and_429_are_retried_honouring_retry_after(db: Database,
     await settle(notifier)
     row = _rows(db)[0]
     assert row.status == "pending" and row.attempts == 2
-    assert row.next_attempt_at - clock.now >= timedelta(seconds=119)  # Retry-After wins
+    assert row.next_attempt_at - clock.now() >= timedelta(seconds=119)  # Retry-After wins
     clock.advance(60)
     await settle(notifier)
     assert len(webhook_receiver.requests) == 2  # not before Retry-After
@@ -117,7 +110,7 @@ async def test_5xx_and_429_are_retried_honouring_retry_after(db: Database,
 async def test_other_4xx_is_not_retried(db: Database, webhook_receiver: Receiver):
     issued = make_account(db, contacts=[])
     _hook(db, webhook_receiver)
-    clock = Clock()
+    clock = FakeClock()
     notifier = make_notifier(db, clock=clock)
     webhook_receiver.replies = [(400, {})]
     await notifier.handle(alert(tenant_of(issued)))
@@ -132,8 +125,8 @@ async def test_other_4xx_is_not_retried(db: Database, webhook_receiver: Receiver
 async def test_dead_letter_after_deadline_then_replay(db: Database, webhook_receiver: Receiver):
     issued = make_account(db, contacts=[])
     _hook(db, webhook_receiver)
-    clock = Clock()
-    notifier = make_notifier(db, clock=clock, schedule=Schedule(base=600, cap=3600))
+    clock = FakeClock()
+    notifier = make_notifier(db, clock=clock, schedule=schedule(base=600, cap=3600))
     webhook_receiver.replies = [(500, {})] * 100
     await notifier.handle(alert(tenant_of(issued)))
     for _ in range(200):
@@ -150,7 +143,7 @@ async def test_dead_letter_after_deadline_then_replay(db: Database, webhook_rece
 
     webhook_receiver.replies = []
     with db.session() as s:
-        assert delivery.replay(s, clock.now) == 1
+        assert delivery.replay(s, clock.now()) == 1
     await settle(notifier)
     assert _rows(db)[0].status == "sent"
     # the same webhook-id on every attempt, replay included: receivers can dedupe
@@ -161,13 +154,13 @@ async def test_killed_mid_delivery_resumes_after_the_lease(db: Database,
                                                            webhook_receiver: Receiver):
     issued = make_account(db, contacts=[])
     _hook(db, webhook_receiver)
-    clock = Clock()
+    clock = FakeClock()
     notifier = make_notifier(db, clock=clock, lease=30, concurrency=0)  # plans, never sends
     await notifier.handle(alert(tenant_of(issued)))
     await notifier.drain()
     # The "killed" replica leased the row and died before recording anything.
     with db.session() as s:
-        assert len(delivery.claim(s, clock.now, 30, 10)) == 1
+        assert len(delivery.claim(s, clock.now(), 30, 10)) == 1
     restarted = make_notifier(db, clock=clock, lease=30)
     await settle(restarted)
     assert webhook_receiver.requests == []  # still leased by the dead one
@@ -199,7 +192,7 @@ class Hang:
         await asyncio.Event().wait()
 
 
-async def _crash_with_two_in_flight(db: Database, clock: Clock, replica: str) -> None:
+async def _crash_with_two_in_flight(db: Database, clock: FakeClock, replica: str) -> None:
     """Replica ``replica`` leases two deliveries — one its planner handed to its dispatcher, one
     its dispatcher claimed — and dies before recording either."""
     issued = make_account(db, contacts=["ops@example.com"])
@@ -212,7 +205,7 @@ async def _crash_with_two_in_flight(db: Database, clock: Clock, replica: str) ->
     await crashed.handle(alert(tenant_of(issued)))
     await crashed.plan_due()  # no free slot: planned, not handed over
     with db.session() as s:
-        assert len(delivery.claim(s, clock.now, 120, 10, crashed.dispatcher.replica.owner())
+        assert len(delivery.claim(s, clock.now(), 120, 10, crashed.dispatcher.replica.owner())
                    ) == 1
     assert all(r.lease_owner and r.status == "pending" for r in _rows(db)) and len(_rows(db)) == 2
 
@@ -231,7 +224,7 @@ async def _run_for(notifier: Notifier, seconds: float, until: Callable[[], bool]
 
 
 async def test_a_restarted_replica_reclaims_its_own_deliveries_at_once(db: Database) -> None:
-    clock = Clock()
+    clock = FakeClock()
     before = {t for t in asyncio.all_tasks()}
     await _crash_with_two_in_flight(db, clock, "notifier-0")
     mailer = MemoryMailer()
@@ -245,7 +238,7 @@ async def test_a_restarted_replica_reclaims_its_own_deliveries_at_once(db: Datab
 
 
 async def test_another_replica_still_waits_for_the_lease(db: Database) -> None:
-    clock = Clock()
+    clock = FakeClock()
     before = {t for t in asyncio.all_tasks()}
     await _crash_with_two_in_flight(db, clock, "notifier-0")
     mailer = MemoryMailer()

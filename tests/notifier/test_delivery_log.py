@@ -10,13 +10,13 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from services.notifier import admin
-from services.notifier.backoff import Schedule
-from services.notifier.mail import SmtpMailer
+from services.notifier.channels.mail import SmtpMailer
+from shared.clock import FakeClock
 from shared.config import NotifierSettings
 from shared.db import Database
 from shared.logs import JsonFormatter
 from tests.notifier.receiver import Receiver
-from tests.notifier.support import KEYS, LOCAL, Clock, MemoryMailer, alert, make_notifier, settle
+from tests.notifier.support import KEYS, LOCAL, MemoryMailer, alert, make_notifier, schedule, settle
 from tests.support import SmtpSink, make_account, tenant_of
 
 TOKEN = "T0KEN-in-the-path"
@@ -81,8 +81,8 @@ async def test_retry_then_dead_leave_one_line_each(
     caplog.set_level(logging.INFO)
     issued = make_account(db, contacts=[])
     endpoint_id, secret = _hook(db, webhook_receiver)
-    clock = Clock()
-    notifier = make_notifier(db, clock=clock, schedule=Schedule(base=1, jitter=0))
+    clock = FakeClock()
+    notifier = make_notifier(db, clock=clock, schedule=schedule(base=1, jitter=0))
     webhook_receiver.replies = [(503, {}), (400, {})]
     await notifier.handle(alert(tenant_of(issued)))
     await settle(notifier)

@@ -14,19 +14,23 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import col, select
 
-from services.notifier import admin, emails
-from services.notifier.emails import Brand, Item, TenantNames, render
+from services.notifier import admin
+from services.notifier.channels import emails
+from services.notifier.channels.emails import Brand, Item, render
+from services.notifier.channels.mail import OutboxMailer, SmtpMailer
 from services.notifier.errors import DeliveryError
-from services.notifier.mail import OutboxMailer, SmtpMailer
 from services.notifier.tables import Notification
+from shared.clock import FakeClock
 from shared.config import NotifierSettings
 from shared.db import Database
 from shared.events import Tenant
 from shared.natsd import free_port
-from tests.notifier.support import Clock, alert, make_notifier, settle
+from shared.tenancy import AccountPath
+from tests.notifier.support import alert, make_notifier, settle
 from tests.support import SmtpSink, make_account, rename_unchecked, tenant_of
 
-NAMES = TenantNames("MSP", "Acme", "srv1")
+NAMES = AccountPath(reseller_id="r1", reseller="MSP", customer_id="c1", customer="Acme",
+                    account_id="a1", account="srv1")
 TENANT = Tenant(reseller="r", customer="c", account="a")
 
 
@@ -289,7 +293,7 @@ async def test_digest_subject_with_a_tainted_customer_name(
     issued = make_account(sqlite_db, contacts=["ops@customer.example"])
     rename_unchecked(sqlite_db, issued, customer="Acme\r\nBcc: all@example.com")
     mailer = SmtpMailer(NotifierSettings(smtp_host="127.0.0.1", smtp_port=controller.port))
-    clock = Clock()
+    clock = FakeClock()
     notifier = make_notifier(sqlite_db, mailer=mailer, clock=clock, group_window=60)
     await notifier.handle(alert(tenant_of(issued)))
     await notifier.handle(alert(tenant_of(issued), job="weekly"))
@@ -311,7 +315,7 @@ async def test_a_message_that_cannot_be_built_is_dead_after_one_attempt(
     issued = make_account(sqlite_db, contacts=["ops@customer.example\nBcc: all@example.com",
                                                "fine@customer.example"])
     mailer = SmtpMailer(NotifierSettings(smtp_host="127.0.0.1", smtp_port=controller.port))
-    clock = Clock()
+    clock = FakeClock()
     notifier = make_notifier(sqlite_db, mailer=mailer, clock=clock)
     await notifier.handle(alert(tenant_of(issued)))
     await settle(notifier)

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from services.notifier import admin, formats
-from services.notifier.emails import TenantNames
-from services.notifier.signing import new_secret, signed_headers
+from services.notifier import admin
+from services.notifier.channels import formats
+from services.notifier.channels.signing import new_secret, signed_headers
 from shared.db import Database
+from shared.tenancy import AccountPath
 from tests.notifier.receiver import Receiver
 from tests.notifier.support import KEYS, LOCAL, alert, make_notifier, settle
 from tests.support import make_account, tenant_of
@@ -23,8 +24,9 @@ def _context(transition: str = "firing", summary: str = "x") -> formats.Context:
     tenant = Tenant(reseller="r1", customer="c1", account="a1")
     a = alert(tenant, summary=summary, fingerprint="f" * 32,
               state="resolved" if transition == "resolved" else "firing")
-    return formats.Context(a, transition, TenantNames("r1", "c1", "a1"),
-                           TenantNames("MSP", "Acme", "srv1"), "https://bs/alerts/f", "ep1")
+    path = AccountPath(reseller_id="r1", reseller="MSP", customer_id="c1", customer="Acme",
+                       account_id="a1", account="srv1")
+    return formats.Context(a, transition, path, "https://bs/alerts/f", "ep1")
 
 
 def test_signature_roundtrip_and_tampering():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.notifier.headers import address, header_text
+from services.notifier.channels.headers import address, header_text
 
 
 @pytest.mark.parametrize("breaking", [

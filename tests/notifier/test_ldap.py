@@ -6,11 +6,11 @@ import uuid
 
 import pytest
 
-from services.notifier.directory_ldap import LdapDirectory, LdapRules, addresses_from
 from services.notifier.errors import DirectoryUnavailable, RecipientNotFound
-from services.notifier.recipients import AccountRef
+from services.notifier.recipients.directory_ldap import LdapDirectory, LdapRules, addresses_from
 from shared.config import NotifierSettings
 from shared.db import Database
+from shared.tenancy import AccountPath
 from tests.notifier.slapd import SUFFIX, Slapd
 from tests.notifier.support import MemoryMailer, alert, make_notifier, settle
 from tests.support import make_account, tenant_of
@@ -25,8 +25,9 @@ def settings_for(server: Slapd, **overrides: object) -> NotifierSettings:
     )
 
 
-def ref(name: str) -> AccountRef:
-    return AccountRef("id-" + name, name, "cust-id", "Customer", "res-id", "Reseller")
+def ref(name: str) -> AccountPath:
+    return AccountPath(reseller_id="res-id", reseller="Reseller", customer_id="cust-id",
+                       customer="Customer", account_id="id-" + name, account=name)
 
 
 def unique(prefix: str) -> str:
@@ -108,7 +109,9 @@ async def test_configurable_attribute_names_and_filter(slapd: Slapd):
                       mail=["x@customer.example"], description=f"backstop:{name}")
     settings = settings_for(slapd, ldap_account_filter="(description=backstop:{account_id})")
     directory = LdapDirectory(settings)
-    found = await directory.customer_addresses(AccountRef(name, "other", "c", "C", "r", "R"))
+    other = AccountPath(reseller_id="r", reseller="R", customer_id="c", customer="C",
+                        account_id=name, account="other")
+    found = await directory.customer_addresses(other)
     assert found == ["x@customer.example"]
 
 

@@ -6,10 +6,12 @@ from datetime import timedelta
 
 from prometheus_client import REGISTRY
 
-from services.notifier import admin, silences
+from services.notifier import admin
+from services.notifier.policy import silences
+from shared.clock import FakeClock
 from shared.db import Database
 from tests.notifier.receiver import Receiver
-from tests.notifier.support import KEYS, LOCAL, Clock, alert, make_notifier, settle
+from tests.notifier.support import KEYS, LOCAL, alert, make_notifier, settle
 from tests.support import make_account, tenant_of
 
 
@@ -20,12 +22,12 @@ def value(name: str, **labels: str) -> float:
 async def test_counters_move(sqlite_db: Database, webhook_receiver: Receiver):
     issued = make_account(sqlite_db, contacts=["ops@example.com"])
     silenced = make_account(sqlite_db, customer="Quiet", contacts=["q@example.com"])
-    clock = Clock()
+    clock = FakeClock()
     with sqlite_db.session() as s:
         admin.add_webhook(s, reseller="Reseller", customer="Customer", url=webhook_receiver.url,
                           fmt="backstop", keys=KEYS, targets=LOCAL)
         silences.add(s, reseller_id=silenced.reseller.id, customer_id=silenced.customer.id,
-                     starts_at=clock.now, ends_at=clock.now + timedelta(hours=1))
+                     starts_at=clock.now(), ends_at=clock.now() + timedelta(hours=1))
     before = {
         "sent": value("backstop_notifications_sent_total", channel="webhook"),
         "failed": value("backstop_notifications_failed_total", channel="webhook",

@@ -6,10 +6,12 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from services.notifier import admin, silences
+from services.notifier import admin
+from services.notifier.policy import silences
 from services.notifier.tables import AlertNotifyState, NotifyTransition
+from shared.clock import FakeClock
 from shared.db import Database
-from tests.notifier.support import Clock, MemoryMailer, alert, make_notifier, settle
+from tests.notifier.support import MemoryMailer, alert, make_notifier, settle
 from tests.support import make_account, tenant_of
 
 
@@ -28,11 +30,11 @@ def _state(db: Database, fingerprint: str) -> AlertNotifyState:
 async def test_silence_per_customer_suppresses_and_records(db: Database):
     issued = make_account(db, contacts=["ops@example.com"])
     other = make_account(db, customer="Other", contacts=["other@example.com"])
-    clock = Clock()
+    clock = FakeClock()
     with db.session() as s:
         silences.add(s, reseller_id=issued.reseller.id, customer_id=issued.customer.id,
-                     starts_at=clock.now - timedelta(minutes=1),
-                     ends_at=clock.now + timedelta(hours=1), reason="maintenance")
+                     starts_at=clock.now() - timedelta(minutes=1),
+                     ends_at=clock.now() + timedelta(hours=1), reason="maintenance")
     mailer = MemoryMailer()
     notifier = make_notifier(db, clock=clock, mailer=mailer)
     silenced = alert(tenant_of(issued))
@@ -51,10 +53,10 @@ async def test_silence_per_customer_suppresses_and_records(db: Database):
 async def test_silence_per_account_expires(sqlite_db: Database):
     db = sqlite_db
     issued = make_account(db, contacts=["ops@example.com"])
-    clock = Clock()
+    clock = FakeClock()
     with db.session() as s:
         silences.add(s, reseller_id=issued.reseller.id, account_id=issued.account.id,
-                     starts_at=clock.now, ends_at=clock.now + timedelta(minutes=10))
+                     starts_at=clock.now(), ends_at=clock.now() + timedelta(minutes=10))
     mailer = MemoryMailer()
     notifier = make_notifier(db, clock=clock, mailer=mailer)
     await notifier.handle(alert(tenant_of(issued)))
@@ -96,7 +98,7 @@ async def test_reminders_repeat_until_resolved_and_are_queryable(db: Database):
     with db.session() as s:
         admin.set_repeat(s, "Reseller", None, 3600)
         admin.set_repeat(s, "Reseller", "Customer", 600)  # the customer's setting wins
-    clock = Clock()
+    clock = FakeClock()
     mailer = MemoryMailer()
     notifier = make_notifier(db, clock=clock, mailer=mailer, repeat=86400)
     fired = alert(tenant_of(issued))
@@ -114,7 +116,7 @@ async def test_reminders_repeat_until_resolved_and_are_queryable(db: Database):
     assert [s.split("]")[0] for s in subjects] == ["[PROBLEM", "[REMINDER", "[REMINDER"]
     state = _state(db, fired.fingerprint)
     assert state.notification_count == 3 and state.reminders_sent == 2
-    assert state.last_notified_at == clock.now
+    assert state.last_notified_at == clock.now()
 
     await notifier.handle(alert(tenant_of(issued), state="resolved", sequence=2,
                                 fingerprint=fired.fingerprint))
@@ -131,7 +133,7 @@ async def test_reminders_repeat_until_resolved_and_are_queryable(db: Database):
 async def test_two_replicas_send_one_reminder(sqlite_db: Database):
     db = sqlite_db
     issued = make_account(db, contacts=["ops@example.com"])
-    clock = Clock()
+    clock = FakeClock()
     mailer = MemoryMailer()
     one = make_notifier(db, clock=clock, mailer=mailer, repeat=60)
     two = make_notifier(db, clock=clock, mailer=mailer, repeat=60)
@@ -148,7 +150,7 @@ async def test_two_replicas_send_one_reminder(sqlite_db: Database):
 async def test_grouping_one_customer_alerts_into_one_mail(db: Database):
     first = make_account(db, contacts=["ops@example.com"])
     second = make_account(db, contacts=["ops@example.com"])
-    clock = Clock()
+    clock = FakeClock()
     mailer = MemoryMailer()
     notifier = make_notifier(db, clock=clock, mailer=mailer, group_window=30)
     await notifier.handle(alert(tenant_of(first), job="a"))

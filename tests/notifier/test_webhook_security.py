@@ -14,17 +14,19 @@ import pytest
 from sqlmodel import select
 from standardwebhooks import Webhook
 
-from services.notifier import admin, formats
-from services.notifier.emails import TenantNames
+from services.notifier import admin
+from services.notifier.channels import formats
+from services.notifier.channels.targets import TargetPolicy, check_url, literal_address
+from services.notifier.channels.webhooks import WebhookSender
 from services.notifier.errors import DeliveryError
 from services.notifier.tables import DeliveryAttempt, Notification, WebhookEndpoint
-from services.notifier.targets import TargetPolicy, check_url, literal_address
-from services.notifier.webhooks import WebhookSender
+from shared.clock import FakeClock
 from shared.db import Database
 from shared.events import Tenant
 from shared.natsd import free_port
+from shared.tenancy import AccountPath
 from tests.notifier.receiver import Receiver
-from tests.notifier.support import KEYS, LOCAL, Clock, alert, make_notifier, settle
+from tests.notifier.support import KEYS, LOCAL, alert, make_notifier, settle
 from tests.support import make_account, tenant_of
 
 # Every form in the issue, and the encodings of 127.0.0.1 the C resolver also accepts.
@@ -133,9 +135,10 @@ def resolver(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
 
 
 def _context() -> formats.Context:
-    names = TenantNames("r", "c", "a")
+    path = AccountPath(reseller_id="r", reseller="r", customer_id="c", customer="c",
+                       account_id="a", account="a")
     return formats.Context(alert(Tenant(reseller="r", customer="c", account="a")), "firing",
-                           names, names, "https://bs.test/a", "e1")
+                           path, "https://bs.test/a", "e1")
 
 
 def _endpoint(url: str, secret: str | None = None) -> WebhookEndpoint:
@@ -217,7 +220,7 @@ async def test_url_credentials_appear_in_no_log_and_no_stored_error(
             s.add(WebhookEndpoint(id=uuid.uuid4().hex[:16], reseller_id=issued.reseller.id,
                                   url=url, format="alertmanager"))
     webhook_receiver.replies = [(500, {})]
-    clock = Clock()
+    clock = FakeClock()
     notifier = make_notifier(sqlite_db, clock=clock)
     await notifier.handle(alert(tenant_of(issued)))
     await settle(notifier)

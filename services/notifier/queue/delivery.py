@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
-from services.notifier.backoff import Schedule
 from services.notifier.errors import Outcome
+from services.notifier.queue.backoff import Schedule
 from services.notifier.tables import AlertNotifyState, DeliveryAttempt, Notification
 
 

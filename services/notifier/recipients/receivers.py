@@ -11,21 +11,9 @@ from sqlmodel import Session, col, or_, select
 
 from services.notifier.errors import RecipientNotFound
 from services.notifier.tables import NotifySettings, WebhookEndpoint
-from shared.tenancy import account_path
+from shared.tenancy import AccountPath
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AccountRef:
-    """An account with its path, by id and by name (directories key entries by either)."""
-
-    account_id: str
-    account: str
-    customer_id: str
-    customer: str
-    reseller_id: str
-    reseller: str
 
 
 @dataclass(frozen=True, order=True)
@@ -41,7 +29,7 @@ class Directory(Protocol):
     :class:`~services.notifier.errors.DirectoryUnavailable` when it cannot answer now.
     """
 
-    async def customer_addresses(self, account: AccountRef) -> list[str]: ...
+    async def customer_addresses(self, account: AccountPath) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -53,13 +41,7 @@ class Configured:
     webhooks: list[str] = field(default_factory=list)
 
 
-def account_ref(session: Session, account_id: str) -> AccountRef:
-    reseller, customer, account = account_path(session, account_id)
-    return AccountRef(account.id, account.name, customer.id, customer.name, reseller.id,
-                      reseller.name)
-
-
-def configured(session: Session, ref: AccountRef) -> Configured:
+def configured(session: Session, ref: AccountPath) -> Configured:
     settings = session.exec(
         select(NotifySettings).where(
             NotifySettings.reseller_id == ref.reseller_id,
@@ -81,7 +63,7 @@ def configured(session: Session, ref: AccountRef) -> Configured:
     )
 
 
-async def resolve(directory: Directory, ref: AccountRef, config: Configured) -> list[Receiver]:
+async def resolve(directory: Directory, ref: AccountPath, config: Configured) -> list[Receiver]:
     """All receivers of one account's alerts, deduplicated and sorted (stable keys)."""
     try:
         customer_side = await directory.customer_addresses(ref)

@@ -15,10 +15,10 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from services.notifier import inhibition, reminders, silences
-from services.notifier.grouping import group_key
-from services.notifier.policy import Facts
-from services.notifier.recipients import Receiver
+from services.notifier.policy import inhibition, reminders, silences
+from services.notifier.policy.grouping import group_key
+from services.notifier.policy.suppression import Facts
+from services.notifier.recipients.receivers import Receiver
 from services.notifier.tables import AlertNotifyState, Notification, NotifyTransition
 from shared.events import AlertChanged
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import httpcore
 import httpx
 
-from services.notifier.targets import Address, TargetPolicy, internal_name
+from services.notifier.channels.targets import Address, TargetPolicy, internal_name
 
 # httpcore's own alias (not exported).
 SocketOption = (

@@ -13,9 +13,9 @@ MAX_RETRY_AFTER = 24 * 3600.0
 
 @dataclass(frozen=True)
 class Schedule:
-    base: float = 2.0
-    cap: float = 3600.0
-    give_up_after: float = 24 * 3600.0
+    base: float  # the three from the settings (service.schedule_of), which own the defaults
+    cap: float
+    give_up_after: float
     jitter: float = 0.2  # ±20 %: replicas and many receivers do not retry in lockstep
 
     def delay(self, attempts: int, retry_after: float | None = None,

@@ -5,27 +5,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
 from sqlmodel import Session
 
-from services.notifier import delivery
-from services.notifier.backoff import Schedule
-from services.notifier.delivery_log import log_delivery
-from services.notifier.emails import Brand, Item, TenantNames, build
+from services.notifier.channels.emails import Brand, Item, build
+from services.notifier.channels.formats import Context
+from services.notifier.channels.mail import Mailer
+from services.notifier.channels.webhooks import WebhookSender
 from services.notifier.errors import DeliveryError, Outcome, UnbuildableMessage, outcome_of
-from services.notifier.formats import Context
-from services.notifier.mail import Mailer
+from services.notifier.lane import LANE
 from services.notifier.metrics import DEAD, FAILED, LATENCY, QUEUE_DEPTH, SENT
-from services.notifier.store import Store
+from services.notifier.queue import delivery
+from services.notifier.queue.backoff import Schedule
+from services.notifier.queue.delivery_log import log_delivery
 from services.notifier.tables import BrandRow, Notification, WebhookEndpoint
-from services.notifier.webhooks import WebhookSender
-from shared.db import Database, utcnow
+from shared.clock import Clock, SystemClock
+from shared.db import Database
 from shared.events import AlertChanged
-from shared.tenancy import AccountNotFound, account_path
+from shared.tenancy import AccountNotFound, AccountPath, AccountPaths
 from shared.ttlcache import TtlCache
 from shared.wakeup import Wakeup
 
@@ -34,15 +34,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DispatchOptions:
-    public_url: str = "http://localhost:8080"
-    default_brand: Brand = field(default_factory=Brand)
-    schedule: Schedule = field(default_factory=Schedule)
-    lease_seconds: float = 120.0
-    concurrency: int = 32
-    batch: int = 100
-    config_ttl: float = 5.0  # tenant names, brands, endpoints are re-read this often
+    """From the settings (``service.dispatch_options``), which own the defaults."""
+
+    public_url: str
+    default_brand: Brand
+    schedule: Schedule
+    lease_seconds: float
+    concurrency: int
     # Stable across restarts (BACKSTOP_NOTIFIER_REPLICA_ID); empty: leases are never reclaimed.
-    replica_id: str = ""
+    replica_id: str
+    batch: int = 100
+    config_ttl: float = 5.0  # brands and endpoints are re-read this often
 
 
 @dataclass
@@ -50,8 +52,7 @@ class Unit:
     """Rows delivered as one message, with everything needed to build it."""
 
     rows: list[Notification]
-    names: TenantNames | None = None
-    ids: TenantNames | None = None
+    tenant: AccountPath | None = None  # None: the account is gone
     brand: Brand | None = None
     endpoint: WebhookEndpoint | None = None
 
@@ -59,26 +60,15 @@ class Unit:
 _Pending = tuple[Unit, Outcome, float, "asyncio.Future[None]"]
 
 
-def _tenant(session: Session, account_id: str) -> tuple[TenantNames, TenantNames] | None:
-    """(names, ids) of an account's path; None when the account is gone."""
-    try:
-        reseller, customer, account = account_path(session, account_id)
-    except AccountNotFound:
-        return None
-    return (TenantNames(reseller.name, customer.name, account.name),
-            TenantNames(reseller.id, customer.id, account.id))
-
-
 class Dispatcher:
-    def __init__(self, db: Database | Store, mailer: Mailer, webhooks: WebhookSender,
-                 options: DispatchOptions | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
-        self.store = db if isinstance(db, Store) else Store(db)
-        self._db = self.store
+    def __init__(self, db: Database, mailer: Mailer, webhooks: WebhookSender,
+                 options: DispatchOptions, *, paths: AccountPaths | None = None,
+                 clock: Clock | None = None) -> None:
+        self._db = db
         self._mailer = mailer
-        self._webhooks = webhooks
-        self.options = options or DispatchOptions()
-        self._clock = clock
+        self.webhooks = webhooks
+        self.options = options
+        self._clock = clock or SystemClock()
         self._wakeup = Wakeup()
         self._slots = asyncio.Semaphore(self.options.concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -87,7 +77,7 @@ class Dispatcher:
         self.replica = delivery.Replica(self.options.replica_id)
         self._owner = self.replica.owner()  # the lease owner of rows the planner hands over
         ttl = self.options.config_ttl
-        self._tenants: TtlCache[str, tuple[TenantNames, TenantNames] | None] = TtlCache(ttl)
+        self._paths = paths or AccountPaths(ttl)
         self._brands: TtlCache[str, Brand] = TtlCache(ttl)
         self._endpoints: TtlCache[str, WebhookEndpoint | None] = TtlCache(ttl)
 
@@ -104,7 +94,7 @@ class Dispatcher:
             units: list[Unit] = []
             try:
                 if free > 0:
-                    units = await self._db.run(partial(self._claim_units, limit=free))
+                    units = await self._db.run(partial(self._claim_units, limit=free), LANE)
                 if time.monotonic() >= next_depth:
                     await self._update_depth()
                     next_depth = time.monotonic() + 5
@@ -118,7 +108,7 @@ class Dispatcher:
 
     async def _reclaim(self) -> None:
         try:
-            count = await self._db.run(partial(delivery.reclaim, replica=self.replica))
+            count = await self._db.run(partial(delivery.reclaim, replica=self.replica), LANE)
         except Exception:  # the leases expire anyway
             log.exception("reclaiming deliveries of an earlier run failed")
             return
@@ -131,7 +121,7 @@ class Dispatcher:
 
     def lease(self) -> tuple[str, datetime]:
         """A lease for rows the planner hands over directly (see :meth:`adopt`)."""
-        return self._owner, self._clock() + timedelta(seconds=self.options.lease_seconds)
+        return self._owner, self._clock.now() + timedelta(seconds=self.options.lease_seconds)
 
     def units_for(self, session: Session, rows: list[Notification]) -> list[Unit]:
         """Units for rows the planner just leased to this replica (see :meth:`lease`)."""
@@ -155,17 +145,18 @@ class Dispatcher:
         self._wakeup.poke()  # a slot is free
 
     async def _update_depth(self) -> None:
-        for status, count in (await self._db.run(delivery.depth)).items():
+        for status, count in (await self._db.run(delivery.depth, LANE)).items():
             QUEUE_DEPTH.labels(status).set(count)
 
     async def deliver_due(self) -> int:
         """Deliver one batch of due notifications and wait for it; returns rows tried."""
-        units = await self._db.run(lambda s: self._load(s, self._clock(), self.options.batch))
+        now, batch = self._clock.now(), self.options.batch
+        units = await self._db.run(lambda s: self._load(s, now, batch), LANE)
         await asyncio.gather(*(self._deliver(u) for u in units))
         return sum(len(u.rows) for u in units)
 
     def _claim_units(self, session: Session, limit: int) -> list[Unit]:
-        return self._load(session, self._clock(), limit)
+        return self._load(session, self._clock.now(), limit)
 
     def _load(self, session: Session, now: datetime, limit: int) -> list[Unit]:
         return self._units(session, delivery.claim(session, now, self.options.lease_seconds,
@@ -176,14 +167,13 @@ class Dispatcher:
         for rows in claimed:
             unit = Unit(rows)
             first = rows[0]
-            tenant = self._tenants.get(first.account_id,
-                                       partial(_tenant, session, first.account_id))
-            if tenant is None:
+            try:
+                unit.tenant = self._paths.get(session, first.account_id)
+            except AccountNotFound:
                 units.append(unit)  # delivered as a permanent failure below
                 continue
-            unit.names, unit.ids = tenant
             if first.channel == "email":
-                reseller = tenant[1].reseller
+                reseller = unit.tenant.reseller_id
                 unit.brand = self._brands.get(reseller, partial(self._load_brand, session,
                                                                 reseller))
             else:
@@ -228,7 +218,7 @@ class Dispatcher:
         schedule = self.options.schedule
         while self._outcomes:
             batch, self._outcomes = self._outcomes, []
-            now = self._clock()
+            now = self._clock.now()
 
             def write(session: Session, batch: list[_Pending] = batch,
                       now: datetime = now) -> list[list[delivery.Recorded]]:
@@ -236,7 +226,7 @@ class Dispatcher:
                         for u, o, took, _ in batch]
 
             try:
-                recorded = await self._db.run(write)
+                recorded = await self._db.run(write, LANE)
             except Exception as exc:  # leases expire: the rows are delivered again later
                 for *_, done in batch:
                     done.set_exception(exc)
@@ -251,12 +241,12 @@ class Dispatcher:
     async def _send(self, unit: Unit) -> int | None:
         """Send one unit; returns the HTTP status for webhooks, raises on failure."""
         first = unit.rows[0]
-        if unit.names is None or unit.ids is None:
+        if unit.tenant is None:
             raise DeliveryError("unknown_account", "the account no longer exists",
                                 retryable=False)
         if first.channel == "email":
             assert unit.brand is not None
-            await self._mailer.send(build(self._items(unit.rows, unit.names), first.target,
+            await self._mailer.send(build(self._items(unit.rows, unit.tenant), first.target,
                                           unit.brand, first.key))
             return None
         endpoint = unit.endpoint
@@ -264,16 +254,15 @@ class Dispatcher:
             raise DeliveryError("endpoint_removed", f"webhook {first.target} is gone",
                                 retryable=False)
         alert = AlertChanged.model_validate(first.alert)
-        context = Context(alert, first.transition, unit.ids, unit.names, self._link(alert),
-                          endpoint.id)
-        return await self._webhooks.send(endpoint, context, first.key)
+        context = Context(alert, first.transition, unit.tenant, self._link(alert), endpoint.id)
+        return await self.webhooks.send(endpoint, context, first.key)
 
-    def _items(self, rows: list[Notification], names: TenantNames) -> list[Item]:
+    def _items(self, rows: list[Notification], tenant: AccountPath) -> list[Item]:
         try:
             alerts = [AlertChanged.model_validate(r.alert) for r in rows]
         except ValueError as exc:  # a stored alert this version cannot read: nor can a retry
             raise UnbuildableMessage(f"cannot be built: {exc}") from exc
-        return [Item(a, r.transition, names, self._link(a))
+        return [Item(a, r.transition, tenant, self._link(a))
                 for r, a in zip(rows, alerts, strict=True)]
 
     def _count(self, row: Notification, outcome: Outcome, status: str, now: datetime) -> None:

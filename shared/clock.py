@@ -1,9 +1,11 @@
-"""Time as a dependency: the engine asks a clock, so tests can move time instead of waiting."""
+"""Time as a dependency: services ask a clock, so tests can move time instead of waiting."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
+
+from shared.db import utcnow
 
 
 class Clock(Protocol):
@@ -12,16 +14,16 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return utcnow()
 
 
 class FakeClock:
     """A clock that only moves when told to."""
 
-    def __init__(self, start: datetime) -> None:
-        if start.tzinfo is None:
+    def __init__(self, start: datetime | None = None) -> None:
+        if start is not None and start.tzinfo is None:
             raise ValueError("FakeClock needs an aware datetime")
-        self._now = start
+        self._now = start or utcnow()
 
     def now(self) -> datetime:
         return self._now

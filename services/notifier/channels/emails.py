@@ -19,9 +19,10 @@ from email.utils import formatdate
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from services.notifier.channels.headers import address, header_text
 from services.notifier.errors import UnbuildableMessage
-from services.notifier.headers import address, header_text
 from shared.events import AlertChanged
+from shared.tenancy import AccountPath
 
 _env = Environment(
     loader=PackageLoader("services.notifier", "templates"),
@@ -46,13 +47,6 @@ SUMMARY_LIMIT = 150  # of the subject; the body has the whole summary
 
 
 @dataclass(frozen=True)
-class TenantNames:
-    reseller: str
-    customer: str
-    account: str
-
-
-@dataclass(frozen=True)
 class Brand:
     name: str = "Backstop"
     sender: str = "backstop@localhost"
@@ -66,7 +60,7 @@ class Item:
 
     alert: AlertChanged
     transition: str
-    names: TenantNames
+    tenant: AccountPath
     link: str
 
 
@@ -83,7 +77,7 @@ def _template(kind: str, transition: str, ext: str) -> str:
 
 def _context(item: Item, brand: Brand) -> dict[str, object]:
     return {
-        "alert": item.alert, "names": item.names, "brand": brand, "link": item.link,
+        "alert": item.alert, "names": item.tenant, "brand": brand, "link": item.link,
         "transition": item.transition, "reference": reference(item.alert),
         "kind_title": KIND_TITLES.get(item.alert.kind, item.alert.kind),
     }
@@ -121,7 +115,7 @@ def render_digest(items: list[Item], to: str, brand: Brand, key: str) -> EmailMe
     """Several alerts of one customer in one mail (grouping)."""
     if len(items) == 1:
         return render(items[0], to, brand, key)
-    customer = items[0].names.customer
+    customer = items[0].tenant.customer
     message = _message(f"[PROBLEM] {len(items)} backup alerts for {customer}", to, brand, key)
     message["X-Backstop-Alert"] = header_text(" ".join(
         f"{i.alert.fingerprint}/{i.alert.sequence}/{i.transition}" for i in items

@@ -11,12 +11,12 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from services.notifier import formats
-from services.notifier.egress import GuardedTransport
+from services.notifier.channels import formats
+from services.notifier.channels.egress import GuardedTransport
+from services.notifier.channels.signing import message_id, signed_headers
+from services.notifier.channels.targets import TargetPolicy, TargetRefused
 from services.notifier.errors import DeliveryError
-from services.notifier.signing import message_id, signed_headers
 from services.notifier.tables import WebhookEndpoint
-from services.notifier.targets import TargetPolicy, TargetRefused
 from shared.logs import quiet_http_clients, redact_urls
 from shared.secretbox import SecretBox, SecretUnreadable
 

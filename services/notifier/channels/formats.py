@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.notifier.emails import KIND_TITLES, TenantNames
+from services.notifier.channels.emails import KIND_TITLES
 from shared.events import AlertChanged
+from shared.tenancy import AccountPath
 
 FORMATS = ("backstop", "alertmanager", "pagerduty")
 # Reads well cut at 100 (ConnectWise) and fits Jira's 255; PagerDuty allows 1024.
@@ -25,8 +26,7 @@ class Context:
 
     alert: AlertChanged
     transition: str  # firing | resolved | reminder
-    ids: TenantNames  # reseller/customer/account ids
-    names: TenantNames
+    tenant: AccountPath
     link: str
     receiver: str  # the endpoint id
 
@@ -56,10 +56,10 @@ def backstop(c: Context) -> dict[str, Any]:
         "data": {
             "action": c.action,
             "reminder": c.transition == "reminder",
-            "external_id": external_id(c.ids.customer, a.fingerprint),
-            "reseller": {"id": c.ids.reseller, "name": c.names.reseller},
-            "customer": {"id": c.ids.customer, "name": c.names.customer},
-            "account": {"id": c.ids.account, "name": c.names.account},
+            "external_id": external_id(c.tenant.customer_id, a.fingerprint),
+            "reseller": {"id": c.tenant.reseller_id, "name": c.tenant.reseller},
+            "customer": {"id": c.tenant.customer_id, "name": c.tenant.customer},
+            "account": {"id": c.tenant.account_id, "name": c.tenant.account},
             "alert": {
                 "fingerprint": a.fingerprint, "kind": a.kind,
                 "title": KIND_TITLES.get(a.kind, a.kind), "state": a.state,
@@ -77,12 +77,12 @@ def alertmanager(c: Context) -> dict[str, Any]:
     a = c.alert
     status = "resolved" if c.transition == "resolved" else "firing"
     labels = {
-        "alertname": a.kind, "severity": a.severity, "reseller": c.ids.reseller,
-        "customer": c.ids.customer, "account": c.ids.account,
+        "alertname": a.kind, "severity": a.severity, "reseller": c.tenant.reseller_id,
+        "customer": c.tenant.customer_id, "account": c.tenant.account_id,
         **({"job": a.job} if a.job else {}),
     }
     annotations = {"summary": cap(a.summary, SUMMARY_MAX),
-                   "description": a.summary, "external_id": external_id(c.ids.customer,
+                   "description": a.summary, "external_id": external_id(c.tenant.customer_id,
                                                                        a.fingerprint)}
     return {
         "version": "4",
@@ -108,19 +108,19 @@ def pagerduty(c: Context, routing_key: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "routing_key": routing_key,
         "event_action": c.action,
-        "dedup_key": external_id(c.ids.customer, a.fingerprint)[:255],
+        "dedup_key": external_id(c.tenant.customer_id, a.fingerprint)[:255],
     }
     if c.action == "trigger":
         body["payload"] = {
             "summary": cap(a.summary, PAGERDUTY_SUMMARY_MAX),
-            "source": f"{c.names.customer}/{c.names.account}",
+            "source": f"{c.tenant.customer}/{c.tenant.account}",
             "severity": a.severity,
             "timestamp": _iso(a.last_changed),
-            "component": a.job or c.names.account,
-            "group": c.names.customer,
+            "component": a.job or c.tenant.account,
+            "group": c.tenant.customer,
             "class": a.kind,
-            "custom_details": {**a.details, "reseller": c.ids.reseller,
-                               "customer": c.ids.customer, "account": c.ids.account},
+            "custom_details": {**a.details, "reseller": c.tenant.reseller_id,
+                               "customer": c.tenant.customer_id, "account": c.tenant.account_id},
         }
         body["links"] = [{"href": c.link, "text": "Backstop"}]
     return body

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.notifier.inhibition import inhibited_by
-from services.notifier.silences import covers
+from services.notifier.policy.inhibition import inhibited_by
+from services.notifier.policy.silences import covers
 from services.notifier.tables import Silence
 from shared.events import AlertChanged
 

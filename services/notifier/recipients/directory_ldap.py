@@ -28,8 +28,8 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from services.notifier.errors import DirectoryUnavailable, RecipientNotFound
-from services.notifier.recipients import AccountRef
 from shared.config import NotifierSettings
+from shared.tenancy import AccountPath
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class LdapRules:
                    s.ldap_person_filter, s.ldap_attr_warning_on, s.ldap_attr_medium,
                    s.ldap_attr_owner, s.ldap_attr_mail)
 
-    def account_query(self, ref: AccountRef) -> str:
+    def account_query(self, ref: AccountPath) -> str:
         e = escape_filter_chars
         return self.account_filter.format(
             account=e(ref.account), account_id=e(ref.account_id),
@@ -155,7 +155,7 @@ class LdapDirectory:
         self._clock = clock
         self._cache: dict[str, tuple[float, list[str]]] = {}
 
-    async def customer_addresses(self, account: AccountRef) -> list[str]:
+    async def customer_addresses(self, account: AccountPath) -> list[str]:
         hit = self._cache.get(account.account_id)
         if hit is not None and hit[0] > self._clock():
             return hit[1]
@@ -163,7 +163,7 @@ class LdapDirectory:
         self._cache[account.account_id] = (self._clock() + self._ttl, found)
         return found
 
-    def _lookup(self, ref: AccountRef) -> list[str]:
+    def _lookup(self, ref: AccountPath) -> list[str]:
         r = self.rules
         entries = self._pool.search(
             r.account_base, r.account_query(ref), [r.warning_on, r.medium, r.owner, r.mail]

@@ -6,26 +6,25 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from services.notifier.errors import RecipientNotFound
-from services.notifier.recipients import AccountRef
-from services.notifier.store import Store
+from services.notifier.lane import LANE
 from shared.db import Database
-from shared.tenancy import Account
+from shared.tenancy import Account, AccountPath
 from shared.ttlcache import TtlCache
 
 
 class DatabaseDirectory:
-    def __init__(self, db: Database | Store, ttl: float = 5.0) -> None:
+    def __init__(self, db: Database, ttl: float = 5.0) -> None:
         self._db = db
         self._cache: TtlCache[str, list[str] | None] = TtlCache(ttl)
 
-    async def customer_addresses(self, account: AccountRef) -> list[str]:
+    async def customer_addresses(self, account: AccountPath) -> list[str]:
         def contacts(session: Session) -> list[str] | None:
             row = session.get(Account, account.account_id)
             return list(row.contacts) if row is not None else None
 
         fresh, found = self._cache.peek(account.account_id)
         if not fresh:
-            found = await self._db.run(contacts)
+            found = await self._db.run(contacts, LANE)
             self._cache.put(account.account_id, found)
         if found is None:
             raise RecipientNotFound(account.account_id)

@@ -1,0 +1,1 @@
+"""Policy: whether and when a transition is told (silences, inhibition, grouping, reminders)."""

@@ -1,0 +1,1 @@
+"""The delivery queue: accepted transitions planned into notifications, then delivered."""
