@@ -34,6 +34,7 @@ from services.evaluator.policies import PolicyBook
 from services.evaluator.slots import PrioritySlots
 from shared.bus import Bus
 from shared.config import EvaluatorSettings
+from shared.consumers import consume_ordered
 from shared.db import Database, ProcessedEvent
 from shared.events import AlertChanged, Event
 from shared.outbox import OutboxRelay
@@ -106,8 +107,8 @@ class PartitionWorker:
         await self.load()
         spec = partition_spec(self.partition, self.evaluator.settings.evaluator_batch)
         await asyncio.gather(
-            self.evaluator.bus.consume_ordered(spec, self.handle, self.stop, tick=self.tick,
-                                               may_fetch=self._may_fetch),
+            consume_ordered(self.evaluator.bus, spec, self.handle, self.stop, tick=self.tick,
+                            may_fetch=self._may_fetch),
             self._watch_deadlines(),
         )
 

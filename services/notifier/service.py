@@ -36,6 +36,7 @@ from services.notifier.tables import NotifyTransition
 from services.notifier.targets import TargetPolicy
 from services.notifier.webhooks import WebhookSender
 from shared.config import NotifierSettings
+from shared.consumers import consume
 from shared.db import Database, utcnow
 from shared.events import AlertChanged, Event
 from shared.runtime import Runtime
@@ -266,7 +267,7 @@ async def run(settings: NotifierSettings, runtime: Runtime) -> None:
     notifier, webhooks = build(settings, runtime.db)
     try:
         await asyncio.gather(
-            runtime.bus.consume(SPEC, notifier.handle, runtime.stop),
+            consume(runtime.bus, SPEC, notifier.handle, runtime.stop),
             notifier.run_planner(runtime.stop),
             notifier.dispatcher.run(runtime.stop),
         )
