@@ -142,10 +142,10 @@ def count_database_work(db: Database) -> Callable[[], int]:
     count = 0
     original = db.run
 
-    async def counting_run(work):  # type: ignore[no-untyped-def]
+    async def counting_run(work, **options):  # type: ignore[no-untyped-def]
         nonlocal count
         count += 1
-        return await original(work)
+        return await original(work, **options)
 
     db.run = counting_run  # type: ignore[method-assign]
     return lambda: count
