@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine, select
 
-from shared.events import utcnow
+from shared.events import utcnow  # defined there; still importable from here
 from shared.private_files import private_dir, private_file
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ from sqlalchemy import delete
 from sqlalchemy import select as sql_select
 from sqlmodel import Field, Session, SQLModel, col
 
-from shared.db import UtcDateTime, core_table, utcnow
+from shared.db import UtcDateTime, core_table
+from shared.events import utcnow
 
 _CHUNK = 500  # keeps IN lists well below every backend's parameter limit
 

@@ -12,7 +12,7 @@ import typer
 from services.cli import tables
 from services.cli.accounts import database
 from services.notifier import admin, delivery, silences
-from shared.db import utcnow
+from shared.events import utcnow
 from shared.tenancy import Account
 
 app = typer.Typer(no_args_is_help=True, help="Notification policy, log, dead letters.")
