@@ -8,10 +8,10 @@ and the time to answer added. Off, the app is served unwrapped: it costs nothing
 from __future__ import annotations
 
 import logging
-import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
+from shared.answered import AnsweredRequests
 from shared.text import one_line
 
 log = logging.getLogger(__name__)
@@ -27,30 +27,12 @@ def shown_path(path: str) -> str:
     return one_line("/".join(parts), PATH_CHARS)
 
 
-class AccessLog:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client sees if the app raises before answering
-
-        async def status_of(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, status_of)
-        finally:
-            method, path = scope["method"], shown_path(scope["path"])
-            client, server = scope.get("client"), scope.get("server")
-            log.info("%s %s %d", method, path, status, extra={
-                "event": "request", "method": method, "path": path, "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                "client": client[0] if client else None, "port": server[1] if server else None,
-            })
+class AccessLog(AnsweredRequests):
+    def answered(self, scope: Scope, status: int, seconds: float) -> None:
+        method, path = scope["method"], shown_path(scope["path"])
+        client, server = scope.get("client"), scope.get("server")
+        log.info("%s %s %d", method, path, status, extra={
+            "event": "request", "method": method, "path": path, "status": status,
+            "duration_ms": round(seconds * 1000, 1),
+            "client": client[0] if client else None, "port": server[1] if server else None,
+        })

@@ -18,7 +18,7 @@ from shared.config import EmbeddedSettings
 from shared.db import Database
 from shared.natsd import free_port
 from shared.tenancy import IssuedAccount
-from tests.conftest import eventually, make_account
+from tests.support import eventually, make_account
 
 
 @dataclass

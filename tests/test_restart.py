@@ -68,6 +68,18 @@ class Embedded:
             self.process.send_signal(signal.SIGINT)
             self.process.wait(timeout=30)
 
+    def create_account(self) -> dict[str, str]:
+        """An account mailing ops@example.com; returns the headers its uploads carry."""
+        account = json.loads(self.cli(
+            "accounts", "create", "--reseller", "R", "--customer", "C", "--name", "a",
+            "--email", "ops@example.com", "--json",
+        ))
+        return {"Authorization": f"Bearer {account['token']}"}
+
+    @property
+    def runs_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/runs"
+
     def attempts(self) -> int:
         with sqlite3.connect(self.data_dir / "backstop.db") as conn:
             return int(conn.execute("SELECT COALESCE(SUM(attempts), 0) FROM notifications")
@@ -94,13 +106,9 @@ def wait_for(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-d
 def test_email_survives_sigkill_and_is_sent_exactly_once(embedded: Embedded, smtp_server) -> None:  # type: ignore[no-untyped-def]
     _, sink = smtp_server
     sink.reject_with = "451 4.3.0 try again later"
-    account = json.loads(embedded.cli(
-        "accounts", "create", "--reseller", "R", "--customer", "C", "--name", "a",
-        "--email", "ops@example.com", "--json",
-    ))
-    headers = {"Authorization": f"Bearer {account['token']}"}
+    headers = embedded.create_account()
     embedded.start()
-    url = f"http://127.0.0.1:{embedded.port}/v1/runs"
+    url = embedded.runs_url
 
     # 1: killed mid-delivery (the SMTP server deferred the first attempt).
     assert httpx.post(url, json={"job": "one", "status": "failure"}, headers=headers
@@ -128,13 +136,9 @@ def test_emails_in_flight_at_a_kill_go_out_at_once_after_a_restart(embedded: Emb
     its killed run had leased, rather than waiting out the 120 s lease."""
     _, sink = smtp_server
     sink.hold = 300.0  # the SMTP server keeps both e-mails in DATA: in flight, leased
-    account = json.loads(embedded.cli(
-        "accounts", "create", "--reseller", "R", "--customer", "C", "--name", "a",
-        "--email", "ops@example.com", "--json",
-    ))
-    headers = {"Authorization": f"Bearer {account['token']}"}
+    headers = embedded.create_account()
     embedded.start()
-    url = f"http://127.0.0.1:{embedded.port}/v1/runs"
+    url = embedded.runs_url
     for job in ("one", "two"):
         assert httpx.post(url, json={"job": job, "status": "failure"}, headers=headers
                           ).status_code == 202

@@ -8,18 +8,10 @@ import typer
 from sqlmodel import col, select
 
 from services.cli import tables
-from shared.config import BaseServiceSettings
-from shared.db import Database
+from services.cli.common import JSON_OBJECT, database, refusing
 from shared.tenancy import Account, Customer, Reseller, TenancyError, create_account
 
 app = typer.Typer(no_args_is_help=True, help="Accounts and their credentials.")
-
-
-def database() -> Database:
-    """The configured database, migrated: every CLI command may be the first one run."""
-    db = Database(BaseServiceSettings().sqlalchemy_url())
-    db.upgrade()
-    return db
 
 
 @app.command()
@@ -29,19 +21,15 @@ def create(
     name: str = typer.Option(..., help="Account name, unique within the customer."),
     email: list[str] = typer.Option([], help="Contact e-mail; repeat for several."),
     quota_bytes: int = typer.Option(None, help="Storage quota in bytes."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = JSON_OBJECT,
 ) -> None:
     """Create an account and print its API token and ping key (shown this once only)."""
     db = database()
-    try:
-        with db.session() as session:
-            issued = create_account(
-                session, reseller=reseller, customer=customer, name=name,
-                contacts=email, quota_bytes=quota_bytes,
-            )
-    except TenancyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    with refusing(TenancyError), db.session() as session:
+        issued = create_account(
+            session, reseller=reseller, customer=customer, name=name,
+            contacts=email, quota_bytes=quota_bytes,
+        )
     out = {
         "account_id": issued.account.id, "customer_id": issued.customer.id,
         "reseller_id": issued.reseller.id, "name": name, "contacts": email,

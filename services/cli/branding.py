@@ -7,7 +7,7 @@ import json
 import typer
 
 from services.cli import tables
-from services.cli.accounts import database
+from services.cli.common import JSON_OBJECT, database, refusing
 from services.notifier import admin
 
 app = typer.Typer(no_args_is_help=True, help="Per-reseller e-mail branding.")
@@ -22,28 +22,20 @@ def set_brand(
     footer: str = typer.Option(None, help="Footer line of every mail."),
 ) -> None:
     """Set branding fields; omitted ones stay, an empty string clears one."""
-    try:
-        with database().session() as session:
-            admin.set_brand(session, reseller, name=name, sender=sender, logo_url=logo_url,
-                            footer=footer)
-    except admin.ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    with refusing(admin.ConfigError), database().session() as session:
+        admin.set_brand(session, reseller, name=name, sender=sender, logo_url=logo_url,
+                        footer=footer)
     typer.echo("branding saved")
 
 
 @app.command()
 def show(
     reseller: str = typer.Option(..., help="Reseller name or id."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = JSON_OBJECT,
 ) -> None:
     """Show a reseller's branding (empty fields use the defaults)."""
-    try:
-        with database().session() as session:
-            row = admin.get_brand(session, reseller)
-    except admin.ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    with refusing(admin.ConfigError), database().session() as session:
+        row = admin.get_brand(session, reseller)
     out = {"reseller_id": row.reseller_id, "name": row.name, "sender": row.sender,
            "logo_url": row.logo_url, "footer": row.footer}
     if as_json:

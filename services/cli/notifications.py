@@ -4,13 +4,20 @@ dead letters and their replay."""
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import typer
 
 from services.cli import tables
-from services.cli.accounts import database
+from services.cli.common import (
+    JSON_OBJECT,
+    choice,
+    database,
+    fail,
+    parse_duration,
+    parse_since,
+    refusing,
+)
 from services.notifier import admin, delivery, silences
 from shared.events import utcnow
 from shared.tenancy import Account
@@ -18,42 +25,6 @@ from shared.tenancy import Account
 app = typer.Typer(no_args_is_help=True, help="Notification policy, log, dead letters.")
 silence_app = typer.Typer(no_args_is_help=True, help="Maintenance windows (silences).")
 app.add_typer(silence_app, name="silence")
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``15m``, ``4h``, ``2d``."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
-    if not match:
-        raise typer.BadParameter(f"not a duration: {text!r} (e.g. 30m, 4h, 1d)")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
-
-
-def parse_since(text: str, now: datetime) -> datetime:
-    """``24h``, ``30m``, ``7d`` (that long ago) or an ISO 8601 time (UTC unless it says)."""
-    try:
-        return now - timedelta(seconds=parse_duration(text))
-    except typer.BadParameter:
-        pass
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise typer.BadParameter(
-            f"not a time: {text!r} (e.g. 24h, 7d, 2026-11-23T02:00:00Z)") from exc
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def _choice(value: str | None, allowed: tuple[str, ...], name: str) -> str | None:
-    if value is not None and value not in allowed:
-        raise typer.BadParameter(f"{name} must be one of {', '.join(allowed)}")
-    return value
-
 
 KIND = typer.Option(None, help="Alert kind (failed_run, missed_run, quota, …).")
 SINCE = typer.Option(None, help="Created since: 24h, 7d, or an ISO time.")
@@ -67,21 +38,18 @@ def contacts(
     email: list[str] = typer.Option([], help="Address; repeat for several; none clears."),
 ) -> None:
     """Set who is always told: a reseller's or customer's addresses, or an account's contacts."""
-    try:
-        with database().session() as session:
-            if account:
-                admin.check_addresses(email)
-                row = session.get(Account, account)
-                if row is None:
-                    raise admin.ConfigError(f"no account {account!r}")
-                row.contacts = sorted(set(email))
-                session.add(row)
-            elif reseller:
-                admin.set_contacts(session, reseller, customer, email)
-            else:
-                raise admin.ConfigError("name --reseller (and --customer) or --account")
-    except admin.ConfigError as exc:
-        raise _fail(exc) from exc
+    with refusing(admin.ConfigError), database().session() as session:
+        if account:
+            admin.check_addresses(email)
+            row = session.get(Account, account)
+            if row is None:
+                raise admin.ConfigError(f"no account {account!r}")
+            row.contacts = sorted(set(email))
+            session.add(row)
+        elif reseller:
+            admin.set_contacts(session, reseller, customer, email)
+        else:
+            raise admin.ConfigError("name --reseller (and --customer) or --account")
     typer.echo(f"contacts set: {', '.join(sorted(set(email))) or '(none)'}")
 
 
@@ -94,11 +62,8 @@ def repeat(
 ) -> None:
     """Set the reminder interval for alerts that stay firing."""
     seconds = None if every == "default" else parse_duration(every)
-    try:
-        with database().session() as session:
-            admin.set_repeat(session, reseller, customer, seconds)
-    except admin.ConfigError as exc:
-        raise _fail(exc) from exc
+    with refusing(admin.ConfigError), database().session() as session:
+        admin.set_repeat(session, reseller, customer, seconds)
     typer.echo(f"repeat interval: {every}")
 
 
@@ -115,7 +80,7 @@ def status(
     are dead letters."""
     with database().session() as session:
         page = admin.alert_status(session, fingerprint,
-                                  state=_choice(state, admin.ALERT_STATES, "--state"),
+                                  state=choice(state, admin.ALERT_STATES, "--state"),
                                   kind=kind, limit=limit, offset=offset)
     rows = [{"fingerprint": r.state.fingerprint, "kind": r.state.kind,
              "account_id": r.state.account_id, "job": r.state.job, "state": r.state.state,
@@ -141,8 +106,8 @@ def list_notifications(
 ) -> None:
     """The notification log (and delivery queue), newest first, a page at a time."""
     filters = admin.Filters(
-        status="dead" if dead else _choice(status_, admin.NOTIFICATION_STATUSES, "--status"),
-        kind=kind, channel=_choice(channel, ("email", "webhook"), "--channel"),
+        status="dead" if dead else choice(status_, admin.NOTIFICATION_STATUSES, "--status"),
+        kind=kind, channel=choice(channel, ("email", "webhook"), "--channel"),
         since=parse_since(since, utcnow()) if since else None)
     with database().session() as session:
         page = admin.notifications(session, filters, limit, offset)
@@ -162,10 +127,10 @@ def count(
     channel: str = typer.Option(None, help="email or webhook (notifications)."),
     since: str = typer.Option(None, help="Notifications created since: 24h, 7d, or an ISO "
                               "time."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = JSON_OBJECT,
 ) -> None:
     """How many alerts (by state and kind) and notifications (by status, channel and kind)."""
-    filters = admin.Filters(kind=kind, channel=_choice(channel, ("email", "webhook"),
+    filters = admin.Filters(kind=kind, channel=choice(channel, ("email", "webhook"),
                                                         "--channel"),
                             since=parse_since(since, utcnow()) if since else None)
     with database().session() as session:
@@ -239,15 +204,12 @@ def silence_add(
 ) -> None:
     """Silence a reseller, customer or account for a while."""
     now = utcnow()
-    try:
-        with database().session() as session:
-            reseller_id, customer_id = admin.scope(session, reseller, customer)
-            row = silences.add(session, reseller_id=reseller_id, customer_id=customer_id,
-                               account_id=account, starts_at=now,
-                               ends_at=now + timedelta(seconds=parse_duration(duration)),
-                               reason=reason)
-    except (admin.ConfigError, ValueError) as exc:
-        raise _fail(exc) from exc
+    with refusing(admin.ConfigError, ValueError), database().session() as session:
+        reseller_id, customer_id = admin.scope(session, reseller, customer)
+        row = silences.add(session, reseller_id=reseller_id, customer_id=customer_id,
+                           account_id=account, starts_at=now,
+                           ends_at=now + timedelta(seconds=parse_duration(duration)),
+                           reason=reason)
     typer.echo(f"silence {row.id} until {row.ends_at.isoformat()}")
 
 
@@ -275,7 +237,7 @@ def silence_remove(silence_id: str = typer.Argument(..., help="Silence id.")) ->
     with database().session() as session:
         row = session.get(Silence, silence_id)
         if row is None:
-            raise _fail(admin.ConfigError(f"no silence {silence_id!r}"))
+            raise fail(f"no silence {silence_id!r}")
         row.ends_at = utcnow()
         session.add(row)
     typer.echo(f"ended {silence_id}")

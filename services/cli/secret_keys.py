@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli.accounts import database
+from services.cli.common import database, refusing
 from services.notifier import admin
 from shared.config import BaseServiceSettings
 from shared.secretbox import SecretKeyMissing, SecretUnreadable, new_key, secret_box
@@ -24,11 +24,8 @@ def rotate() -> None:
 
     Rotation: put the new key first in BACKSTOP_SECRET_KEYS (`new,old`) on every service and
     restart them, run this, then remove the old key and restart again."""
-    try:
+    with refusing(SecretKeyMissing, SecretUnreadable, ValueError):
         keys = secret_box(BaseServiceSettings())
         with database().session() as session:
             count = admin.reseal_secrets(session, keys)
-    except (SecretKeyMissing, SecretUnreadable, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
     typer.echo(f"{count} secrets sealed with the first key")

@@ -13,7 +13,7 @@ import typer
 from sqlmodel import Session, col, or_, select
 
 from services.cli import tables
-from services.cli.accounts import database
+from services.cli.common import JSON_OBJECT, database, fail
 from shared.credentials import digest
 from shared.events import utcnow
 from shared.tenancy import Account, ApiToken, issue_token
@@ -38,13 +38,12 @@ def revoke(session: Session, token_or_id: str) -> int:
 @app.command()
 def issue(
     account: str = typer.Option(..., help="Account id (see `backstop accounts list`)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = JSON_OBJECT,
 ) -> None:
     """Issue a new token for the account and print it (shown this once only)."""
     with database().session() as session:
         if session.get(Account, account) is None:
-            typer.echo(f"error: no account with id {account!r}", err=True)
-            raise typer.Exit(2)
+            raise fail(f"no account with id {account!r}")
         token = issue_token(session, account)
     if as_json:
         typer.echo(json.dumps({"account_id": account, "token": token}))
@@ -78,6 +77,5 @@ def revoke_command(
     with database().session() as session:
         count = revoke(session, token)
     if count == 0:
-        typer.echo("error: no active token matches", err=True)
-        raise typer.Exit(1)
+        raise fail("no active token matches", code=1)
     typer.echo("revoked")

@@ -7,7 +7,7 @@ import json
 import typer
 
 from services.cli import tables
-from services.cli.accounts import database
+from services.cli.common import JSON_OBJECT, database, refusing
 from services.notifier import admin
 from services.notifier.formats import FORMATS
 from services.notifier.targets import TargetPolicy
@@ -15,11 +15,6 @@ from shared.config import NotifierSettings
 from shared.secretbox import SecretKeyMissing, secret_box
 
 app = typer.Typer(no_args_is_help=True, help="Webhook endpoints for ticket systems.")
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
 
 
 @app.command()
@@ -31,21 +26,19 @@ def add(
     secret: str = typer.Option(
         None, help="backstop: signing secret (whsec_ + base64 of 24-64 random bytes; "
         "generated when omitted); pagerduty: the integration's routing key."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = JSON_OBJECT,
 ) -> None:
     """Add an endpoint; prints its id and, for the backstop format, a generated secret.
 
     Loopback, private, link-local and metadata addresses are refused unless their network is
     in BACKSTOP_WEBHOOK_ALLOW_NETWORKS; the secret is stored sealed (BACKSTOP_SECRET_KEYS)."""
     settings = NotifierSettings()
-    try:
+    with refusing(admin.ConfigError, SecretKeyMissing, ValueError):
         keys = secret_box(settings)
         targets = TargetPolicy.parse(settings.webhook_allow_networks)
         with database().session() as session:
             new = admin.add_webhook(session, reseller=reseller, customer=customer, url=url,
                                     fmt=fmt, secret=secret, keys=keys, targets=targets)
-    except (admin.ConfigError, SecretKeyMissing, ValueError) as exc:
-        raise _fail(exc) from exc
     e = new.endpoint
     out = {"id": e.id, "reseller_id": e.reseller_id, "customer_id": e.customer_id,
            "url": e.url, "format": e.format, "secret": new.generated_secret}
@@ -78,9 +71,6 @@ def list_endpoints(
 @app.command()
 def remove(endpoint_id: str = typer.Argument(..., help="Endpoint id.")) -> None:
     """Remove an endpoint: nothing more is sent to it (queued deliveries are dead-lettered)."""
-    try:
-        with database().session() as session:
-            admin.remove_webhook(session, endpoint_id)
-    except admin.ConfigError as exc:
-        raise _fail(exc) from exc
+    with refusing(admin.ConfigError), database().session() as session:
+        admin.remove_webhook(session, endpoint_id)
     typer.echo(f"removed {endpoint_id}")

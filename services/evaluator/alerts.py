@@ -1,22 +1,22 @@
-"""The alert lifecycle: fire, resolve, and the event (and log line) announcing each transition."""
+"""The alert lifecycle: the rules' transitions applied to alert rows, their history and the
+outbox, and the log line announcing each."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sql_select
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from services.evaluator.facts import Transition
 from services.evaluator.tables import Alert, AlertTransition
 from shared.db import core_table
-from shared.events import AlertChanged, Severity, Tenant
-from shared.outbox import OutboxRow, enqueue
+from shared.events import AlertChanged
+from shared.outbox import OutboxRow
 from shared.tenancy import new_id
 
 log = logging.getLogger(__name__)
@@ -28,65 +28,6 @@ def fingerprint(kind: str, account_id: str, job: str | None = None, key: str | N
     if key:
         subject += f"\x00{key}"
     return hashlib.sha256(subject.encode()).hexdigest()[:32]
-
-
-def _find(session: Session, fp: str) -> Alert | None:
-    return session.exec(select(Alert).where(Alert.fingerprint == fp)).first()
-
-
-def fire(
-    session: Session, tenant: Tenant, *, kind: str, severity: Severity, summary: str,
-    at: datetime, job: str | None = None, details: dict[str, Any] | None = None,
-    key: str | None = None,
-) -> AlertChanged | None:
-    """Fire the alert unless it already fires; returns the transition event, if any."""
-    fp = fingerprint(kind, tenant.account, job, key)
-    alert = _find(session, fp)
-    if alert is not None and alert.state == "firing":
-        return None
-    if alert is None:
-        alert = Alert(
-            fingerprint=fp, kind=kind, reseller_id=tenant.reseller, customer_id=tenant.customer,
-            account_id=tenant.account, job=job, key=key, severity=severity, state="firing",
-            summary=summary, first_seen=at, last_changed=at,
-        )
-    alert.state, alert.severity, alert.summary = "firing", severity, summary
-    alert.first_seen = at
-    alert.details = details or {}
-    return _transition(session, alert, tenant, at)
-
-
-def resolve(
-    session: Session, tenant: Tenant, *, kind: str, summary: str, at: datetime,
-    job: str | None = None, key: str | None = None, details: dict[str, Any] | None = None,
-) -> AlertChanged | None:
-    """Resolve the alert if it fires; returns the transition event, if any."""
-    alert = _find(session, fingerprint(kind, tenant.account, job, key))
-    if alert is None or alert.state != "firing":
-        return None
-    alert.state, alert.summary = "resolved", summary
-    if details is not None:
-        alert.details = {**alert.details, "resolved": details}
-    return _transition(session, alert, tenant, at)
-
-
-def _transition(session: Session, alert: Alert, tenant: Tenant, at: datetime) -> AlertChanged:
-    alert.sequence += 1
-    alert.last_changed = at
-    session.add(alert)
-    session.flush()
-    session.add(AlertTransition(
-        alert_id=alert.id, sequence=alert.sequence, state=alert.state, summary=alert.summary, at=at,
-    ))
-    event = AlertChanged(
-        event_id=f"{alert.fingerprint}-{alert.sequence}",
-        tenant=tenant, fingerprint=alert.fingerprint, kind=alert.kind, state=alert.state,  # type: ignore[arg-type]
-        severity=alert.severity, sequence=alert.sequence, job=alert.job,  # type: ignore[arg-type]
-        summary=alert.summary, first_seen=alert.first_seen, last_changed=at,
-        details=alert.details,
-    )
-    enqueue(session, event)
-    return event
 
 
 _MUTABLE = ("state", "severity", "summary", "sequence", "first_seen", "last_changed", "details")

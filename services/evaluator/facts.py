@@ -15,6 +15,7 @@ from services.evaluator.schedules import Schedule
 from shared.events import Severity, Tenant
 
 JobKey = tuple[str, str]  # (account id, job name)
+Action = Literal["fire", "resolve"]
 
 
 @dataclass(slots=True)
@@ -59,7 +60,7 @@ class AccountFacts:
 class Transition:
     """A rule's verdict: fire or resolve one alert. The store turns it into rows and an event."""
 
-    action: Literal["fire", "resolve"]
+    action: Action
     kind: str
     tenant: Tenant
     at: datetime
@@ -69,23 +70,30 @@ class Transition:
     key: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def label(self) -> str:
-        return f"{self.kind}:{self.key}" if self.key else self.kind
+
+def label(kind: str, key: str | None = None) -> str:
+    """How ``firing`` names an alert: its kind, and its key where one kind has several (outdated
+    clients are per client)."""
+    return f"{kind}:{key}" if key else kind
 
 
 def fire(facts: JobFacts | AccountFacts, kind: str, **kwargs: Any) -> Transition | None:
     """Mark ``kind`` firing on ``facts``; None when it already fires (nothing to announce)."""
-    label = f"{kind}:{kwargs['key']}" if kwargs.get("key") else kind
-    if label in facts.firing:
-        return None
-    facts.firing.add(label)
-    return Transition("fire", kind, facts.tenant, **kwargs)
+    return _turn(facts, "fire", kind, kwargs)
 
 
 def resolve(facts: JobFacts | AccountFacts, kind: str, **kwargs: Any) -> Transition | None:
-    label = f"{kind}:{kwargs['key']}" if kwargs.get("key") else kind
-    if label not in facts.firing:
+    """Mark ``kind`` resolved on ``facts``; None when it does not fire."""
+    return _turn(facts, "resolve", kind, kwargs)
+
+
+def _turn(facts: JobFacts | AccountFacts, action: Action, kind: str,
+          fields: dict[str, Any]) -> Transition | None:
+    name = label(kind, fields.get("key"))
+    if (name in facts.firing) == (action == "fire"):
         return None
-    facts.firing.discard(label)
-    return Transition("resolve", kind, facts.tenant, **kwargs)
+    if action == "fire":
+        facts.firing.add(name)
+    else:
+        facts.firing.discard(name)
+    return Transition(action, kind, facts.tenant, **fields)

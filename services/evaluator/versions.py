@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from packaging.version import InvalidVersion, Version
 
-from services.evaluator.facts import AccountFacts, Transition, fire, resolve
+from services.evaluator.facts import AccountFacts, Transition, fire, label, resolve
 from services.evaluator.policies import PolicyBook
 
 KIND = "outdated_client"
@@ -29,7 +29,7 @@ def on_client(
     policies: PolicyBook,
 ) -> Transition | None:
     minimum = policies.min_versions.get(client_name)
-    if minimum is None and f"{KIND}:{client_name}" not in account.firing:
+    if minimum is None and label(KIND, client_name) not in account.firing:
         return None  # the common case: nothing to compare with, nothing to resolve
     reported = _version(client_version)
     if reported is None:

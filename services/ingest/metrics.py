@@ -6,11 +6,12 @@ are secrets and raw paths would grow the label set without bound. No per-account
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
+
+from shared.answered import AnsweredRequests
 
 REQUESTS = Counter(
     "backstop_ingest_requests_total", "Ingest HTTP requests answered.", ["endpoint", "code"]
@@ -31,33 +32,18 @@ PUBLISH_FAILURES = Counter(
 UNMATCHED = "unmatched"
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(AnsweredRequests):
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+        super().__init__(app)
         # Labelled children, looked up once: ``labels()`` takes a lock and builds a key each call.
         self._counters: dict[tuple[str, int], Any] = {}
         self._timers: dict[str, Any] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client sees if the app raises before answering
-
-        async def counting_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, counting_send)
-        finally:
-            # The router stores the matched route in the (shared) scope.
-            endpoint = getattr(scope.get("route"), "path", None) or UNMATCHED
-            self._counter(endpoint, status).inc()
-            self._timer(endpoint).observe(time.perf_counter() - started)
+    def answered(self, scope: Scope, status: int, seconds: float) -> None:
+        # The router stores the matched route in the (shared) scope.
+        endpoint = getattr(scope.get("route"), "path", None) or UNMATCHED
+        self._counter(endpoint, status).inc()
+        self._timer(endpoint).observe(seconds)
 
     def _counter(self, endpoint: str, status: int) -> Any:
         child = self._counters.get((endpoint, status))

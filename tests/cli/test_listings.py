@@ -28,8 +28,8 @@ from services.notifier.tables import (
 from shared.db import Database
 from shared.events import utcnow
 from shared.tenancy import issue_token
-from tests.conftest import make_account, rename_unchecked
 from tests.notifier.support import KEYS
+from tests.support import make_account, rename_unchecked
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ from services.evaluator.store import load_policies
 from services.evaluator.tables import JobState
 from shared.db import Database
 from shared.tenancy import Account, get_or_create_job
-from tests.conftest import make_account
+from tests.support import make_account
 
 runner = CliRunner()
 

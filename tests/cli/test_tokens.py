@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from services.cli import app
 from shared.db import Database
 from shared.tenancy import account_for_token
-from tests.conftest import make_account
+from tests.support import make_account
 
 
 @pytest.fixture

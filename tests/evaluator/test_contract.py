@@ -36,7 +36,7 @@ from services.ingest.schemas import HeartbeatReport, RunReport, ScheduleRequest,
 from services.ingest.usage import heartbeat_event, usage_event
 from shared.db import Database
 from shared.events import Event, Tenant, decode
-from tests.conftest import make_account, tenant_of
+from tests.support import make_account, tenant_of
 
 TENANT = Tenant(reseller="r", customer="c", account="a")
 JOBS = ["nightly", "db"]

@@ -9,7 +9,7 @@ from services.evaluator.engine import Engine
 from services.evaluator.facts import AccountFacts, JobFacts, Transition
 from services.evaluator.policies import Override, PolicyBook
 from shared.events import Tenant
-from tests.evaluator.conftest import T0, TENANT, heartbeat, run, schedule, usage
+from tests.evaluator.support import T0, TENANT, heartbeat, run, schedule, usage
 
 HOUR = timedelta(hours=1)
 

@@ -22,7 +22,7 @@ from shared.streams import (
     ingest_partition_filter,
     partition_of,
 )
-from tests.conftest import eventually
+from tests.support import eventually
 
 
 def _run(account: str, job: str) -> RunReported:

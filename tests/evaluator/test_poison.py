@@ -19,8 +19,8 @@ from shared.bus import Bus
 from shared.db import Database
 from shared.events import RunReported, Tenant
 from shared.streams import DEAD_LETTERS, partition_of
-from tests.conftest import eventually, make_account, tenant_of
-from tests.evaluator.conftest import StartEvaluator, run, schedule
+from tests.evaluator.support import StartEvaluator, run, schedule
+from tests.support import eventually, make_account, tenant_of
 
 # The figure: a victim's alert took 232.9 s behind one poison message instead of 0.5 s.
 ALERT_WITHIN = 1.0

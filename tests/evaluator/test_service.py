@@ -15,8 +15,8 @@ from shared.config import EvaluatorSettings
 from shared.db import Database
 from shared.events import AlertChanged, UsageReported, decode
 from shared.streams import ALERTS
-from tests.conftest import eventually, make_account, tenant_of
-from tests.evaluator.conftest import StartEvaluator, run, schedule
+from tests.evaluator.support import StartEvaluator, run, schedule
+from tests.support import eventually, make_account, tenant_of
 
 
 async def alert_events(bus: Bus) -> list[AlertChanged]:

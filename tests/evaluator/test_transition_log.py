@@ -13,8 +13,8 @@ from services.evaluator.alerts import fingerprint
 from shared.bus import Bus
 from shared.db import Database
 from shared.logs import JsonFormatter
-from tests.conftest import eventually, make_account, tenant_of
-from tests.evaluator.conftest import StartEvaluator, run, schedule
+from tests.evaluator.support import StartEvaluator, run, schedule
+from tests.support import eventually, make_account, tenant_of
 
 HOSTILE = "disk full\nFORGED level=error https://u:pw@evil.example/t0k"
 

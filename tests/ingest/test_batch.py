@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.events import RunReported
-from tests.ingest.conftest import Ingest, stored_events
+from tests.ingest.support import Ingest, stored_events
 
 
 async def test_batch_has_a_result_per_item(ingest: Ingest) -> None:

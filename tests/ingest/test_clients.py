@@ -33,7 +33,7 @@ from services.evaluator.facts import AccountFacts
 from services.evaluator.policies import PolicyBook
 from shared.events import Event, RunLogged, RunReported
 from shared.natsd import free_port
-from tests.ingest.conftest import Ingest, stored_events
+from tests.ingest.support import Ingest, stored_events
 from tests.test_docs import ROOT, shell_blocks
 
 BORGMATIC = "2.1.10"

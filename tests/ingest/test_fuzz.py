@@ -28,7 +28,7 @@ from shared.config import IngestSettings
 from shared.db import Database
 from shared.natsd import free_port
 from shared.runtime import Runtime
-from tests.conftest import make_account
+from tests.support import make_account
 
 EXAMPLES_PER_OPERATION = 25
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
-from tests.ingest.conftest import Ingest
+from tests.ingest.support import Ingest
 
 
 async def test_requests_are_counted_by_route_template(ingest: Ingest) -> None:

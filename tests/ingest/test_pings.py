@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from shared.events import RunLogged, RunReported
 from shared.tenancy import Job
-from tests.ingest.conftest import Ingest, stored_events
+from tests.ingest.support import Ingest, stored_events
 
 
 async def test_plain_ping_is_a_success_of_the_default_job(ingest: Ingest) -> None:

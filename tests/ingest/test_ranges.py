@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.events import RunReported, UsageReported
-from tests.ingest.conftest import Ingest, stored_events
+from tests.ingest.support import Ingest, stored_events
 
 YEAR_ONE = ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00Z", "1999-12-31T23:59:59Z"]
 # JSON has no NaN or infinity; Python's parser reads them anyway, and huge exponents too.

@@ -7,7 +7,7 @@ from typing import Any
 
 from services.ingest.excerpts import cap_excerpt
 from shared.events import RunReported
-from tests.ingest.conftest import Ingest, stored_events
+from tests.ingest.support import Ingest, stored_events
 
 
 async def test_run_is_stored_with_the_tokens_tenant(ingest: Ingest) -> None:

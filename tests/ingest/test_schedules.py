@@ -11,7 +11,7 @@ from services.ingest.cron import HORIZON_YEARS, check_cron
 from services.ingest.tables import StoredSchedule
 from shared.events import ScheduleSet
 from shared.tenancy import Job
-from tests.ingest.conftest import Ingest, stored_events
+from tests.ingest.support import Ingest, stored_events
 
 NIGHTLY = {"cron": "0 3 * * *", "timezone": "Europe/Berlin", "grace_seconds": 1800,
            "missed_runs_tolerance": 2, "failures_tolerance": 3, "max_runtime_seconds": 7200}

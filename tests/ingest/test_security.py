@@ -18,8 +18,8 @@ from shared.db import Database
 from shared.events import RunReported
 from shared.natsd import EmbeddedNats
 from shared.tenancy import ApiToken
-from tests.conftest import eventually, make_account
-from tests.ingest.conftest import Ingest, running_ingest, stored_events
+from tests.ingest.support import Ingest, running_ingest, stored_events
+from tests.support import eventually, make_account
 
 
 async def test_token_of_a_writes_only_to_a(ingest: Ingest) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from shared.bus import Bus
 from shared.db import Database
 from shared.events import HeartbeatReported, UsageReported
-from tests.conftest import make_account
-from tests.ingest.conftest import Ingest, running_ingest, stored_events
+from tests.ingest.support import Ingest, running_ingest, stored_events
+from tests.support import make_account
 
 
 async def test_usage_defaults_to_the_accounts_quota(sqlite_db: Database, bus: Bus) -> None:

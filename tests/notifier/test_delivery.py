@@ -15,8 +15,7 @@ from services.notifier.backoff import Schedule
 from services.notifier.service import Notifier
 from services.notifier.tables import DeliveryAttempt, Notification, NotifyTransition
 from shared.db import Database
-from tests.conftest import eventually, make_account, tenant_of
-from tests.notifier.conftest import Receiver
+from tests.notifier.receiver import Receiver
 from tests.notifier.support import (
     KEYS,
     LOCAL,
@@ -26,6 +25,7 @@ from tests.notifier.support import (
     make_notifier,
     settle,
 )
+from tests.support import eventually, make_account, tenant_of
 
 
 def _hook(db: Database, receiver: Receiver, fmt: str = "backstop", **kw: str) -> str:

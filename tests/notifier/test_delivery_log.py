@@ -15,9 +15,9 @@ from services.notifier.mail import SmtpMailer
 from shared.config import NotifierSettings
 from shared.db import Database
 from shared.logs import JsonFormatter
-from tests.conftest import SmtpSink, make_account, tenant_of
-from tests.notifier.conftest import Receiver
+from tests.notifier.receiver import Receiver
 from tests.notifier.support import KEYS, LOCAL, Clock, MemoryMailer, alert, make_notifier, settle
+from tests.support import SmtpSink, make_account, tenant_of
 
 TOKEN = "T0KEN-in-the-path"
 QUERY = "s3cret-in-the-query"

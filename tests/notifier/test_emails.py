@@ -23,8 +23,8 @@ from shared.config import NotifierSettings
 from shared.db import Database
 from shared.events import Tenant
 from shared.natsd import free_port
-from tests.conftest import SmtpSink, make_account, rename_unchecked, tenant_of
 from tests.notifier.support import Clock, alert, make_notifier, settle
+from tests.support import SmtpSink, make_account, rename_unchecked, tenant_of
 
 NAMES = TenantNames("MSP", "Acme", "srv1")
 TENANT = Tenant(reseller="r", customer="c", account="a")

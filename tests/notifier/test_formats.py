@@ -12,9 +12,9 @@ from services.notifier import admin, formats
 from services.notifier.emails import TenantNames
 from services.notifier.signing import new_secret, signed_headers
 from shared.db import Database
-from tests.conftest import make_account, tenant_of
-from tests.notifier.conftest import Receiver
+from tests.notifier.receiver import Receiver
 from tests.notifier.support import KEYS, LOCAL, alert, make_notifier, settle
+from tests.support import make_account, tenant_of
 
 
 def _context(transition: str = "firing", summary: str = "x") -> formats.Context:

@@ -11,9 +11,9 @@ from services.notifier.errors import DirectoryUnavailable, RecipientNotFound
 from services.notifier.recipients import AccountRef
 from shared.config import NotifierSettings
 from shared.db import Database
-from tests.conftest import make_account, tenant_of
-from tests.notifier.conftest import SUFFIX, Slapd
+from tests.notifier.slapd import SUFFIX, Slapd
 from tests.notifier.support import MemoryMailer, alert, make_notifier, settle
+from tests.support import make_account, tenant_of
 
 RULES = LdapRules("ou=a", "(uid={account})", "ou=p", "(uid={uid})")
 

@@ -8,9 +8,9 @@ from prometheus_client import REGISTRY
 
 from services.notifier import admin, silences
 from shared.db import Database
-from tests.conftest import make_account, tenant_of
-from tests.notifier.conftest import Receiver
+from tests.notifier.receiver import Receiver
 from tests.notifier.support import KEYS, LOCAL, Clock, alert, make_notifier, settle
+from tests.support import make_account, tenant_of
 
 
 def value(name: str, **labels: str) -> float:

@@ -9,8 +9,8 @@ from sqlmodel import col, select
 from services.notifier import admin, silences
 from services.notifier.tables import AlertNotifyState, NotifyTransition
 from shared.db import Database
-from tests.conftest import make_account, tenant_of
 from tests.notifier.support import Clock, MemoryMailer, alert, make_notifier, settle
+from tests.support import make_account, tenant_of
 
 
 def _transitions(db: Database) -> list[NotifyTransition]:

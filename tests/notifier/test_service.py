@@ -14,9 +14,9 @@ from shared.bus import Bus
 from shared.config import NotifierSettings
 from shared.db import Database
 from shared.runtime import Runtime
-from tests.conftest import eventually, make_account, tenant_of
-from tests.notifier.conftest import Receiver
+from tests.notifier.receiver import Receiver
 from tests.notifier.support import KEY, KEYS, LOCAL, LOCAL_NETWORKS, alert
+from tests.support import eventually, make_account, tenant_of
 
 
 async def test_two_replicas_with_redelivery_notify_once(

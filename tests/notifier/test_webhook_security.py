@@ -23,9 +23,9 @@ from services.notifier.webhooks import WebhookSender
 from shared.db import Database
 from shared.events import Tenant
 from shared.natsd import free_port
-from tests.conftest import make_account, tenant_of
-from tests.notifier.conftest import Receiver
+from tests.notifier.receiver import Receiver
 from tests.notifier.support import KEYS, LOCAL, Clock, alert, make_notifier, settle
+from tests.support import make_account, tenant_of
 
 # Every form in the issue, and the encodings of 127.0.0.1 the C resolver also accepts.
 INTERNAL_URLS = [

@@ -10,7 +10,7 @@ from shared.consumers import consume
 from shared.events import Event, RunReported, Tenant
 from shared.natsd import EmbeddedNats
 from shared.streams import ALL_STREAMS, DEAD_LETTERS, INGEST, ConsumerSpec
-from tests.conftest import eventually
+from tests.support import eventually
 
 TENANT = Tenant(reseller="r", customer="c", account="a")
 

@@ -12,8 +12,8 @@ from nats.errors import Error as NatsError
 
 from shared.bus import Bus, BusUnavailable
 from shared.natsd import EmbeddedNats, StoreInUse
-from tests.conftest import eventually
 from tests.shared.test_bus import run_event
+from tests.support import eventually
 
 
 async def test_clients_without_the_credentials_are_refused(tmp_path: Path) -> None:

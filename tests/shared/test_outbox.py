@@ -11,7 +11,7 @@ from shared.db import Database
 from shared.events import RunReported, Tenant, decode
 from shared.outbox import OutboxRelay, OutboxRow, _delete, enqueue
 from shared.streams import INGEST
-from tests.conftest import eventually
+from tests.support import eventually
 
 TENANT = Tenant(reseller="r", customer="c", account="a")
 

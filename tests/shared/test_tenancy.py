@@ -17,7 +17,7 @@ from shared.tenancy import (
     account_path,
     get_or_create_job,
 )
-from tests.conftest import make_account
+from tests.support import make_account
 
 
 def test_create_account_reuses_reseller_and_customer(db: Database) -> None:

@@ -1,0 +1,73 @@
+"""What every command shares: its database, how it refuses, and how it reads the durations, times
+and choices operators type. Commands take these from here, never from one another; listings
+print through :mod:`services.cli.tables`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import typer
+
+from shared.config import BaseServiceSettings
+from shared.db import Database
+
+# Options of commands that print one record (listings take tables.JSON).
+JSON_OBJECT = typer.Option(False, "--json", help="Print one JSON object.")
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def database() -> Database:
+    """The configured database, migrated: every CLI command may be the first one run."""
+    db = Database(BaseServiceSettings().sqlalchemy_url())
+    db.upgrade()
+    return db
+
+
+def fail(reason: object, code: int = 2) -> typer.Exit:
+    """Say why on stderr; the caller raises the returned exit (status 2: the request was
+    refused)."""
+    typer.echo(f"error: {reason}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def refusing(*errors: type[Exception]) -> Iterator[None]:
+    """Turn ``errors`` (an operator's invalid request) into :func:`fail`."""
+    try:
+        yield
+    except errors as exc:
+        raise fail(exc) from exc
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``15m``, ``4h``, ``2d``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match:
+        raise typer.BadParameter(f"not a duration: {text!r} (e.g. 30m, 4h, 1d)")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """``24h``, ``30m``, ``7d`` (that long ago) or an ISO 8601 time (UTC unless it says)."""
+    try:
+        return now - timedelta(seconds=parse_duration(text))
+    except typer.BadParameter:
+        pass
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"not a time: {text!r} (e.g. 24h, 7d, 2026-11-23T02:00:00Z)") from exc
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def choice(value: str | None, allowed: tuple[str, ...], name: str) -> str | None:
+    """``value`` when it is one of ``allowed`` (or None); ``name`` is the option's flag."""
+    if value is not None and value not in allowed:
+        raise typer.BadParameter(f"{name} must be one of {', '.join(allowed)}")
+    return value
