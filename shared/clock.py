@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from shared.db import utcnow
+from shared.events import utcnow
 
 
 class Clock(Protocol):

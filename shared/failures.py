@@ -4,7 +4,7 @@ A permanent failure lies in the message itself — it does not validate, a numbe
 database refuses the value — so every retry gives the same answer: the message goes to the dead
 letters at once and holds up nothing queued behind it. Everything else (the database or the bus
 away, a timeout, a lost lease, a concurrent writer) may pass and is retried with back-off. Both
-consumers of :mod:`shared.bus` ask :func:`is_permanent`, so they always agree.
+consumers of :mod:`shared.consumers` ask :func:`is_permanent`, so they always agree.
 """
 
 from __future__ import annotations

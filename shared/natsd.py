@@ -26,16 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.backoff import Backoff
 from shared.private_files import private_dir, private_file
 from shared.wakeup import pause
 
 log = logging.getLogger(__name__)
 
 USER = "backstop"
-# A server that died is restarted after this, doubling up to the maximum while it keeps dying;
-# one that then ran for STABLE_SECONDS starts again from the minimum.
-RESTART_MIN_SECONDS = 0.25
-RESTART_MAX_SECONDS = 30.0
+# A server that died is restarted after 0.25 s, doubling up to 30 s while it keeps dying; one
+# that then ran for STABLE_SECONDS starts again from the shortest wait.
+RESTART_BACKOFF = Backoff.exponential(0.25, 30.0)
 STABLE_SECONDS = 60.0
 
 
@@ -252,19 +252,18 @@ class EmbeddedNats:
         """Restart the server whenever it exits before ``stop`` is set, on the same port and
         store, backing off while it keeps dying. Clients reconnect by themselves. Must run on
         the thread that started the server (the parent-death signal is bound to it)."""
-        delay = RESTART_MIN_SECONDS
+        exits = 0  # in a row, each within STABLE_SECONDS of its start
         started = time.monotonic()
         while not await pause(stop, poll_seconds):
             assert self.process is not None
             code = self.process.poll()
             if code is None:
                 continue
-            if time.monotonic() - started > STABLE_SECONDS:
-                delay = RESTART_MIN_SECONDS
+            exits = 1 if time.monotonic() - started > STABLE_SECONDS else exits + 1
+            delay = RESTART_BACKOFF.delay(exits)
             log.warning("nats-server exited with %s; restarting it in %.2f s", code, delay)
             if await pause(stop, delay):
                 return
-            delay = min(delay * 2, RESTART_MAX_SECONDS)
             started = time.monotonic()
             try:
                 self._spawn()

@@ -13,8 +13,8 @@ from sqlalchemy import LargeBinary, delete
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.bus import Bus
-from shared.db import Database, UtcDateTime, utcnow
-from shared.events import Event, decode
+from shared.db import Database, UtcDateTime
+from shared.events import Event, decode, utcnow
 from shared.wakeup import Wakeup, pause
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,10 @@ partition token sees every event of its accounts, in order, and no other account
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
+from shared.backoff import Backoff
 from shared.events import SUBJECT_ROOT
 
 DEAD_LETTER_PREFIX = f"{SUBJECT_ROOT}.dlq"
@@ -50,6 +51,10 @@ class StreamSpec:
         return stored
 
 
+# Waits between a failing message's attempts.
+RETRY_BACKOFF = Backoff.of(0.5, 2, 5, 15, 30, 60, 120)
+
+
 @dataclass(frozen=True)
 class ConsumerSpec:
     """A durable pull consumer. Deliveries beyond ``max_deliver`` go to the dead-letter stream."""
@@ -58,7 +63,7 @@ class ConsumerSpec:
     durable: str
     filter_subjects: list[str]
     max_deliver: int = 8
-    backoff_seconds: list[float] = field(default_factory=lambda: [0.5, 2, 5, 15, 30, 60, 120])
+    backoff: Backoff = RETRY_BACKOFF
     # After a crash, unacked messages come back only once this passes: keep it short.
     ack_wait_seconds: float = 10
     batch: int = 64

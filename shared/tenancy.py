@@ -12,8 +12,8 @@ from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
 from shared.credentials import digest, new_ping_key, new_token
-from shared.db import UtcDateTime, utcnow
-from shared.events import Tenant
+from shared.db import UtcDateTime
+from shared.events import Tenant, utcnow
 from shared.ttlcache import TtlCache
 
 # Whole-string matches only (fullmatch): with ``match``, "$" also matches before a final newline.

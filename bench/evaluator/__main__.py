@@ -29,13 +29,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert, select
+from sqlmodel import col
 
 from services.evaluator.schedules import Schedule
 from services.evaluator.service import Evaluator, partition_spec
 from services.evaluator.tables import AccountState, Alert, EvaluatorMember, JobState
 from shared.bus import Bus
 from shared.config import EvaluatorSettings
-from shared.db import Database
+from shared.db import Database, core_table
 from shared.events import Event, HeartbeatReported, RunReported, Tenant, UsageReported
 from shared.natsd import EmbeddedNats
 from shared.streams import EVALUATOR_PARTITIONS, partition_of
@@ -134,7 +135,7 @@ def shift_lag_jobs(db: Database, lag_due: dict[str, datetime], start: float, spr
     rng = random.Random(5)
     now = datetime.now(UTC)
     moved = {key: now + timedelta(seconds=rng.uniform(start, start + spread)) for key in lag_due}
-    table = JobState.__table__  # type: ignore[attr-defined]
+    table = core_table(JobState)
     with db.session() as session:
         for key, deadline in moved.items():
             account_id, job = key.split("/", 1)
@@ -223,8 +224,8 @@ async def pending(bus: Bus) -> int:
 
 def lags(db: Database, lag_due: dict[str, datetime]) -> list[float]:
     with db.session() as session:
-        rows = session.execute(select(Alert.account_id, Alert.job, Alert.first_seen)  # type: ignore[call-overload]
-                               .where(Alert.kind == "missed_run")).all()
+        rows = session.execute(select(col(Alert.account_id), col(Alert.job), col(Alert.first_seen))
+                               .where(col(Alert.kind) == "missed_run")).all()
     out = []
     for account_id, job, first_seen in rows:
         due = lag_due.get(f"{account_id}/{job}")

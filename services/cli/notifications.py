@@ -21,7 +21,7 @@ from services.cli.common import (
 from services.notifier import admin
 from services.notifier.policy import silences
 from services.notifier.queue import delivery
-from shared.db import utcnow
+from shared.events import utcnow
 from shared.tenancy import Account
 
 app = typer.Typer(no_args_is_help=True, help="Notification policy, log, dead letters.")

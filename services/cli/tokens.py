@@ -15,7 +15,8 @@ from sqlmodel import Session, col, or_, select
 from services.cli import tables
 from services.cli.common import JSON_OBJECT, database, fail
 from shared.credentials import digest
-from shared.tenancy import Account, ApiToken, issue_token, utcnow
+from shared.events import utcnow
+from shared.tenancy import Account, ApiToken, issue_token
 
 app = typer.Typer(no_args_is_help=True, help="Account API tokens: issue, list, revoke.")
 

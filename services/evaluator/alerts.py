@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from services.evaluator.facts import Transition
 from services.evaluator.tables import Alert, AlertTransition
+from shared.db import core_table
 from shared.events import AlertChanged
 from shared.outbox import OutboxRow
 from shared.tenancy import new_id
@@ -39,10 +40,11 @@ def apply(session: Session, transitions: Sequence[Transition]) -> list[AlertChan
     if not transitions:
         return []
     fps = [fingerprint(t.kind, t.tenant.account, t.job, t.key) for t in transitions]
+    alerts_table = core_table(Alert)
     rows = {
         row["fingerprint"]: dict(row)
         for row in session.execute(
-            sql_select(Alert.__table__).where(Alert.__table__.c.fingerprint.in_(set(fps)))  # type: ignore[attr-defined]
+            sql_select(alerts_table).where(alerts_table.c.fingerprint.in_(set(fps)))
         ).mappings()
     }
     new: set[str] = set()
@@ -81,7 +83,6 @@ def apply(session: Session, transitions: Sequence[Transition]) -> list[AlertChan
             details=row["details"] or {},
         ))
     # Core statements on the tables: the ORM's bulk path costs more than the work itself.
-    alerts_table = Alert.__table__  # type: ignore[attr-defined]
     if new:
         session.execute(alerts_table.insert(), [rows[fp] for fp in new])
     if changed - new:
@@ -91,8 +92,8 @@ def apply(session: Session, transitions: Sequence[Transition]) -> list[AlertChan
             [{"_id": rows[fp]["id"], **{name: rows[fp][name] for name in _MUTABLE}}
              for fp in changed - new])
     if history:
-        session.execute(AlertTransition.__table__.insert(), history)  # type: ignore[attr-defined]
-        session.execute(OutboxRow.__table__.insert(), [  # type: ignore[attr-defined]
+        session.execute(core_table(AlertTransition).insert(), history)
+        session.execute(core_table(OutboxRow).insert(), [
             {"event_id": e.event_id, "payload": e.encode(), "created_at": e.last_changed}
             for e in events])
     return events

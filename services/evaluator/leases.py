@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from services.evaluator.tables import EvaluatorMember, PartitionLease
+from shared.db import core_table, rowcount
 
 
 class LeaseLost(RuntimeError):
@@ -32,7 +33,7 @@ def _insert_ignore(session: Session, table: type, values: dict[str, object]) -> 
     """INSERT … ON CONFLICT DO NOTHING on either backend; returns the rows inserted."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(session, statement)
 
 
 class Leases:
@@ -91,12 +92,10 @@ class Leases:
         if _insert_ignore(session, PartitionLease,
                           {"partition": partition, "owner": self.replica_id, "expires_at": until}):
             return True
-        taken = session.execute(
-            update(PartitionLease)
-            .where(col(PartitionLease.partition) == partition,
-                   col(PartitionLease.expires_at) < now)
-            .values(owner=self.replica_id, expires_at=until))
-        return bool(taken.rowcount)  # type: ignore[attr-defined]
+        return bool(rowcount(session, update(PartitionLease)
+                             .where(col(PartitionLease.partition) == partition,
+                                    col(PartitionLease.expires_at) < now)
+                             .values(owner=self.replica_id, expires_at=until)))
 
     def release(self, session: Session, partitions: set[int]) -> None:
         if partitions:
@@ -113,8 +112,8 @@ class Leases:
 
     def check(self, session: Session, partition: int) -> None:
         """Fence: raise :class:`LeaseLost` unless we still hold ``partition`` right now."""
-        table = PartitionLease.__table__  # type: ignore[attr-defined]
-        lease = session.execute(sql_select(table.c.owner, table.c.expires_at)  # type: ignore[call-overload]
+        table = core_table(PartitionLease)
+        lease = session.execute(sql_select(table.c.owner, table.c.expires_at)
                                 .where(table.c.partition == partition)).first()
         if lease is None or lease.owner != self.replica_id or lease.expires_at < _now():
             raise LeaseLost(f"partition {partition} is no longer held by {self.replica_id}")

@@ -16,14 +16,11 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from prometheus_client import Gauge, Histogram
-from sqlalchemy import delete
-from sqlalchemy import event as sa_event
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from services.evaluator import alerts, store
 from services.evaluator.engine import Engine
@@ -34,9 +31,11 @@ from services.evaluator.slots import PrioritySlots
 from shared.bus import Bus
 from shared.clock import Clock, SystemClock
 from shared.config import EvaluatorSettings
-from shared.db import Database, ProcessedEvent
+from shared.consumers import consume_ordered
+from shared.db import Database, Lane
 from shared.events import AlertChanged, Event
 from shared.outbox import OutboxRelay
+from shared.processed import claim_events, forget_before
 from shared.runtime import Runtime
 from shared.streams import EVALUATOR_PARTITIONS, INGEST, ConsumerSpec, ingest_partition_filter
 from shared.wakeup import pause
@@ -45,6 +44,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CONSUMER = "evaluator"
+# Lease upkeep has a thread of its own: busy partition workers must not make the leases lapse.
+LEASE_LANE = Lane("evaluator-leases")
 
 PARTITIONS_HELD = Gauge("backstop_evaluator_partitions", "Partitions this replica evaluates.")
 DEADLINES = Gauge("backstop_evaluator_deadlines", "Deadlines indexed by this replica.")
@@ -59,21 +60,6 @@ def partition_spec(partition: int, batch: int = 256) -> ConsumerSpec:
         filter_subjects=[ingest_partition_filter(partition)],
         batch=batch, max_ack_pending=batch * 4, ack_policy="all",
     )
-
-
-def tune_sqlite(db: Database) -> None:
-    """Bigger page cache and rarer WAL checkpoints for the evaluator's write-heavy work: a
-    checkpoint copies each page once however often it changed in between."""
-
-    def pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA cache_size=-32768")  # KiB: 32 MiB instead of 2
-        cursor.execute("PRAGMA wal_autocheckpoint=16384")  # pages: 64 MiB instead of 4
-        cursor.close()
-
-    if not sa_event.contains(db.engine, "connect", pragmas):
-        sa_event.listen(db.engine, "connect", pragmas)
-        db.engine.dispose()  # connections made before now get the pragmas when re-opened
 
 
 def default_replica_id() -> str:
@@ -106,8 +92,8 @@ class PartitionWorker:
         await self.load()
         spec = partition_spec(self.partition, self.evaluator.settings.evaluator_batch)
         await asyncio.gather(
-            self.evaluator.bus.consume_ordered(spec, self.handle, self.stop, tick=self.tick,
-                                               may_fetch=self._may_fetch),
+            consume_ordered(self.evaluator.bus, spec, self.handle, self.stop, tick=self.tick,
+                            may_fetch=self._may_fetch),
             self._watch_deadlines(),
         )
 
@@ -155,7 +141,7 @@ class PartitionWorker:
         self.evaluator.leases.check(session, self.partition)
         self._reload_unsure(session)
         self._unsure |= touched  # until the commit
-        fresh = store.claim_events(session, CONSUMER, [e.event_id for e in events])
+        fresh = claim_events(session, CONSUMER, [e.event_id for e in events])
         self._ensure_accounts(session, events)
         transitions = []
         for event in events:
@@ -270,11 +256,9 @@ class Evaluator:
         self.policies = PolicyBook()
         self.workers: dict[int, tuple[PartitionWorker, asyncio.Task[None]]] = {}
         self._pruned = 0.0
-        self._lease_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leases")
-        sqlite = db.engine.dialect.name == "sqlite"
-        self._db_slots = PrioritySlots(1 if sqlite else 4)
-        if sqlite:
-            tune_sqlite(db)
+        # Lease upkeep has a thread of its own: busy workers must not make leases lapse.
+        self._db_slots = PrioritySlots(1 if db.engine.dialect.name == "sqlite" else 4)
+        db.favour_writes()
         self._lease_checked = time.monotonic()
         self._rebalanced = False
 
@@ -296,19 +280,18 @@ class Evaluator:
         finally:
             await self._stop_workers(set(self.workers))
             with contextlib.suppress(Exception):
-                await self._lease_work(self.leases.leave)
-            self._lease_thread.shutdown(wait=False)
+                await self._lease_run(self.leases.leave)
 
     async def rebalance(self) -> set[int]:
         """Renew leases, stop surplus or lost partitions, start newly held ones."""
-        self.policies = await self._lease_work(store.load_policies)
-        held = await self._lease_work(self.leases.renew)
+        self.policies = await self._lease_run(store.load_policies)
+        held = await self._lease_run(self.leases.renew)
         self._lease_checked = time.monotonic()
-        surplus = await self._lease_work(lambda s: self.leases.surplus(s, held))
+        surplus = await self._lease_run(lambda s: self.leases.surplus(s, held))
         gone = (set(self.workers) - held) | surplus
         await self._stop_workers(gone)
         if surplus:
-            await self._lease_work(lambda s: self.leases.release(s, surplus))
+            await self._lease_run(lambda s: self.leases.release(s, surplus))
         for partition in sorted(held - surplus):
             running = self.workers.get(partition)
             if running is None or running[1].done():
@@ -318,14 +301,8 @@ class Evaluator:
         DEADLINES.set(sum(len(w.engine.deadlines) for w, _ in self.workers.values()))
         return held - surplus
 
-    async def _lease_work(self, work: Callable[[Session], T]) -> T:
-        """Lease upkeep on a thread of its own: busy workers must not make leases lapse."""
-
-        def in_session() -> T:
-            with self.db.session() as session:
-                return work(session)
-
-        return await asyncio.get_running_loop().run_in_executor(self._lease_thread, in_session)
+    async def _lease_run(self, work: Callable[[Session], T]) -> T:
+        return await self.db.run(work, LEASE_LANE)
 
     async def db_run(
         self, work: Callable[[Session], T], *, urgent: bool = False,
@@ -381,8 +358,7 @@ class Evaluator:
         self._pruned = time.monotonic()
         cutoff = datetime.now(UTC) - timedelta(
             hours=self.settings.evaluator_processed_retention_hours)
-        await self.db.run(lambda s: s.execute(delete(ProcessedEvent).where(
-            col(ProcessedEvent.consumer) == CONSUMER, col(ProcessedEvent.processed_at) < cutoff)))
+        await self.db.run(lambda s: forget_before(s, CONSUMER, cutoff))
 
 
 def build(settings: EvaluatorSettings, runtime: Runtime) -> Evaluator:

@@ -1,5 +1,5 @@
-"""The engine's I/O: load a partition's facts, claim events, write back what changed, and turn
-transitions into alert rows and outbox events. Everything here runs inside one transaction."""
+"""The engine's I/O: load a partition's facts, write back what changed, and turn transitions
+into alert rows and outbox events. Everything here runs inside one transaction."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from services.evaluator.tables import (
     JobState,
     ThresholdOverride,
 )
-from shared.db import ProcessedEvent
+from shared.db import core_table
 from shared.events import AlertChanged, Tenant
 from shared.streams import partition_of
 from shared.tenancy import Account, get_or_create_job
@@ -39,30 +39,6 @@ def load_policies(session: Session) -> PolicyBook:
     return PolicyBook.build(overrides, versions)
 
 
-def claim_events(session: Session, consumer: str, event_ids: list[str]) -> set[str]:
-    """Claim the events not applied before, in two statements; returns the ids to apply.
-
-    The claims commit with the work, so a redelivered event is skipped and a crash before the
-    commit leaves neither. A replica claiming the same id at the same moment makes the insert
-    fail and the batch retry (when it will see the claim).
-    """
-    wanted = list(dict.fromkeys(event_ids))
-    table = ProcessedEvent.__table__  # type: ignore[attr-defined]
-    seen: set[str] = set()
-    for start in range(0, len(wanted), _CHUNK):
-        seen.update(session.execute(
-            sql_select(table.c.event_id).where(  # type: ignore[call-overload]
-                table.c.consumer == consumer, table.c.event_id.in_(wanted[start:start + _CHUNK]))
-        ).scalars())
-    fresh = [event_id for event_id in wanted if event_id not in seen]
-    if fresh:
-        now = datetime.now(UTC)
-        session.execute(table.insert(), [
-            {"consumer": consumer, "event_id": event_id, "processed_at": now}
-            for event_id in fresh])
-    return set(fresh)
-
-
 # --- loading ---------------------------------------------------------------------------------
 
 
@@ -73,8 +49,8 @@ def _firing(
     session: Session, partitions: Collection[int], accounts: Collection[str] | None = None
 ) -> Firing:
     out: Firing = {}
-    query = sql_select(Alert.account_id, Alert.job, Alert.kind, Alert.key).where(  # type: ignore[call-overload]
-        Alert.state == "firing")
+    query = sql_select(col(Alert.account_id), col(Alert.job), col(Alert.kind),
+                       col(Alert.key)).where(col(Alert.state) == "firing")
     for where in _chunks_of(col(Alert.account_id), accounts):
         for account_id, job, kind, key in session.execute(query.where(where)):
             if partition_of(account_id) in partitions:
@@ -96,7 +72,7 @@ def load_jobs(
     """Every job of ``partitions`` (or of those ``accounts`` in them): plain rows, not ORM
     objects, as start-up time matters."""
     firing = _firing(session, partitions, accounts)
-    table = JobState.__table__  # type: ignore[attr-defined]
+    table = core_table(JobState)
     in_partitions = table.c.partition.in_(list(partitions))
     rows = [row for where in _chunks_of(table.c.account_id, accounts)
             for row in session.execute(sql_select(table).where(in_partitions, where)).mappings()]
@@ -142,8 +118,8 @@ def load_accounts(
 ) -> list[AccountFacts]:
     """Accounts of ``partitions`` (all, ``only`` those ids, or those created after a time)
     not already ``known``."""
-    query = sql_select(Account.id, Account.reseller_id, Account.customer_id,  # type: ignore[call-overload]
-                       Account.created_at, Account.quota_bytes)
+    query = sql_select(col(Account.id), col(Account.reseller_id), col(Account.customer_id),
+                       col(Account.created_at), col(Account.quota_bytes))
     if only is not None:
         query = query.where(col(Account.id).in_(list(only)))
     if created_after is not None:
@@ -211,7 +187,7 @@ def save_jobs(
     new = [job for job in jobs if job.job_id is None]
     if new:
         _insert_new_jobs(session, new)
-    table = JobState.__table__  # type: ignore[attr-defined]
+    table = core_table(JobState)
     # Most changes are run progress; the schedule columns (and their JSON) are written only
     # for jobs whose schedule changed in this batch.
     rescheduled = [job for job in known if job.key in schedule_changed]
@@ -231,9 +207,9 @@ def _insert_new_jobs(session: Session, jobs: list[JobFacts]) -> None:
     fresh = [_job_row(job) for job in jobs if job.job_id not in existing]
     stale = [_job_row(job) for job in jobs if job.job_id in existing]
     if fresh:
-        session.execute(JobState.__table__.insert(), fresh)  # type: ignore[attr-defined]
+        session.execute(core_table(JobState).insert(), fresh)
     if stale:
-        _update_by_key(session, JobState.__table__, "job_id", stale)  # type: ignore[attr-defined]
+        _update_by_key(session, core_table(JobState), "job_id", stale)
 
 
 _FIXED = ("account_id", "partition", "reseller_id", "customer_id", "job_name")
@@ -266,9 +242,9 @@ def save_accounts(session: Session, accounts: Iterable[AccountFacts]) -> None:
     fresh = [row for row in rows if row["account_id"] not in existing]
     known = [row for row in rows if row["account_id"] in existing]
     if fresh:
-        session.execute(AccountState.__table__.insert(), fresh)  # type: ignore[attr-defined]
+        session.execute(core_table(AccountState).insert(), fresh)
     if known:
-        _update_by_key(session, AccountState.__table__, "account_id", known)  # type: ignore[attr-defined]
+        _update_by_key(session, core_table(AccountState), "account_id", known)
 
 
 def record(session: Session, transitions: list[Transition]) -> list[AlertChanged]:

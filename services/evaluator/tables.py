@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from shared.db import UtcDateTime, utcnow
+from shared.db import UtcDateTime
+from shared.events import utcnow
 from shared.tenancy import new_id
 
 

@@ -18,8 +18,8 @@ from services.ingest.jobs import Jobs
 from services.ingest.publish import Publisher
 from services.ingest.schemas import Accepted, ScheduleRequest
 from services.ingest.tables import StoredSchedule
-from shared.db import Database, utcnow
-from shared.events import ScheduleSet, Tenant
+from shared.db import Database
+from shared.events import ScheduleSet, Tenant, utcnow
 
 _SCHEDULE_NAMESPACE = uuid.UUID("0b8f6a52-3f43-4e0e-9f0f-5c0d7f0e4c21")
 

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from shared.db import UtcDateTime, utcnow
+from shared.db import UtcDateTime
+from shared.events import utcnow
 
 
 class StoredSchedule(SQLModel, table=True):

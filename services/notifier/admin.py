@@ -27,6 +27,7 @@ from services.notifier.tables import (
     NotifyTransition,
     WebhookEndpoint,
 )
+from shared.db import core_table
 from shared.secretbox import SecretBox
 from shared.tenancy import Customer, Reseller
 
@@ -210,7 +211,7 @@ def _page(session: Session, query: Any, limit: int, offset: int) -> Page[Any]:
 
 def _kind() -> Any:
     """The alert kind of a notification (kept in its alert JSON; SQLite and PostgreSQL)."""
-    return Notification.__table__.c.alert["kind"].as_string()  # type: ignore[attr-defined]
+    return core_table(Notification).c.alert["kind"].as_string()
 
 
 @dataclass(frozen=True)

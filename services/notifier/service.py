@@ -32,6 +32,7 @@ from services.notifier.recipients.receivers import Directory
 from services.notifier.tables import NotifyTransition
 from shared.clock import Clock, SystemClock
 from shared.config import NotifierSettings
+from shared.consumers import consume
 from shared.db import Database
 from shared.events import AlertChanged, Event
 from shared.runtime import Runtime
@@ -242,7 +243,7 @@ async def run(settings: NotifierSettings, runtime: Runtime) -> None:
     notifier = build(settings, runtime)
     try:
         await asyncio.gather(
-            runtime.bus.consume(SPEC, notifier.handle, runtime.stop),
+            consume(runtime.bus, SPEC, notifier.handle, runtime.stop),
             notifier.run_planner(runtime.stop),
             notifier.dispatcher.run(runtime.stop),
         )

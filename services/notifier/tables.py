@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from shared.db import UtcDateTime, utcnow
+from shared.db import UtcDateTime
+from shared.events import utcnow
 
 
 class NotifyTransition(SQLModel, table=True):

@@ -11,7 +11,7 @@ from shared.db import make_engine
 
 # Table modules, so `alembic revision --autogenerate` sees every table.
 TABLE_MODULES = [
-    "shared.db",
+    "shared.processed",
     "shared.tenancy",
     "shared.outbox",
     "services.evaluator.tables",

@@ -26,7 +26,8 @@ from services.notifier.tables import (
     Notification,
     NotifyTransition,
 )
-from shared.db import Database, utcnow
+from shared.db import Database
+from shared.events import utcnow
 from shared.tenancy import issue_token
 from tests.notifier.support import KEYS
 from tests.support import make_account, rename_unchecked

@@ -9,7 +9,8 @@ from typer.testing import CliRunner, Result
 
 from services.cli import app
 from services.notifier.tables import AlertNotifyState, Notification, NotifySettings
-from shared.db import Database, utcnow
+from shared.db import Database
+from shared.events import utcnow
 
 runner = CliRunner()
 

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 from services.cli import app
 from services.notifier.channels.signing import new_secret, signed_headers
 from services.notifier.tables import WebhookEndpoint
-from shared.db import Database, utcnow
+from shared.db import Database
+from shared.events import utcnow
 from shared.secretbox import new_key
 
 KEY = new_key()

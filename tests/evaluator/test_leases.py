@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
+from sqlmodel import col
 
 from services.evaluator.leases import LeaseLost, Leases
 from services.evaluator.tables import EvaluatorMember, PartitionLease
@@ -40,7 +41,7 @@ def test_expired_leases_are_taken_over_and_the_old_owner_is_fenced(db: Database)
     with db.session() as s:  # "one" stops renewing: its leases and membership lapse
         past = datetime.now(UTC) - TTL
         s.execute(update(PartitionLease).values(expires_at=past))
-        s.execute(update(EvaluatorMember).where(EvaluatorMember.replica_id == "one")  # type: ignore[arg-type]
+        s.execute(update(EvaluatorMember).where(col(EvaluatorMember.replica_id) == "one")
                   .values(expires_at=past))
     with db.session() as s:
         assert two.renew(s) == {0, 1, 2, 3}

@@ -11,7 +11,9 @@ from pydantic import BaseModel
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from shared.backoff import Backoff
 from shared.bus import Bus, PermanentFailure
+from shared.consumers import consume_ordered
 from shared.events import Event, RunReported, Tenant
 from shared.streams import (
     DEAD_LETTERS,
@@ -40,7 +42,7 @@ async def test_stream_appends_the_partition_that_partition_of_computes(bus: Bus)
 
 async def _consume(bus: Bus, spec: ConsumerSpec, handle, until) -> None:  # type: ignore[no-untyped-def]
     stop = asyncio.Event()
-    task = asyncio.create_task(bus.consume_ordered(spec, handle, stop))
+    task = asyncio.create_task(consume_ordered(bus, spec, handle, stop))
     try:
         for _ in range(200):
             if until():
@@ -59,7 +61,7 @@ async def test_ordered_consumer_keeps_order_through_a_failure(bus: Bus) -> None:
         await bus.publish(_run(account, f"job{i}"))
     spec = ConsumerSpec(stream=INGEST.name, durable="ordered-test",
                         filter_subjects=[ingest_partition_filter(partition)], batch=4,
-                        backoff_seconds=[0.05])
+                        backoff=Backoff.of(0.05))
     applied: list[str] = []
     failed_once: set[str] = set()
 
@@ -83,7 +85,7 @@ async def test_ordered_consumer_dead_letters_a_poison_message_and_goes_on(bus: B
         await bus.publish(_run(account, f"job{i}"))
     spec = ConsumerSpec(stream=INGEST.name, durable="poison-test",
                         filter_subjects=[ingest_partition_filter(partition_of(account))],
-                        batch=8, backoff_seconds=[0.01])
+                        batch=8, backoff=Backoff.of(0.01))
     applied: list[str] = []
 
     async def handle(events: list[Event]) -> None:
@@ -123,7 +125,7 @@ async def test_a_permanent_failure_holds_up_nothing_behind_it(bus: Bus, error: s
         await bus.publish(_run(account, f"job{i}"))
     spec = ConsumerSpec(stream=INGEST.name, durable=f"permanent-{account}", ack_policy="all",
                         filter_subjects=[ingest_partition_filter(partition_of(account))],
-                        batch=8, backoff_seconds=[30])
+                        batch=8, backoff=Backoff.of(30))
     applied: list[str] = []
     loop = asyncio.get_running_loop()
     started, finished = loop.time(), 0.0
@@ -155,7 +157,7 @@ async def test_a_poison_message_the_dead_letters_cannot_take_stays_in_place(bus:
     await bus.js.delete_stream(DEAD_LETTERS.name)
     spec = ConsumerSpec(stream=INGEST.name, durable="no-dlq-test", ack_policy="all",
                         filter_subjects=[ingest_partition_filter(partition_of(account))],
-                        batch=8, backoff_seconds=[0.1], max_deliver=2)
+                        batch=8, backoff=Backoff.of(0.1), max_deliver=2)
     applied: list[str] = []
 
     async def handle(events: list[Event]) -> None:
@@ -164,7 +166,7 @@ async def test_a_poison_message_the_dead_letters_cannot_take_stays_in_place(bus:
         applied.extend(e.job for e in events if isinstance(e, RunReported))
 
     stop = asyncio.Event()
-    task = asyncio.create_task(bus.consume_ordered(spec, handle, stop))
+    task = asyncio.create_task(consume_ordered(bus, spec, handle, stop))
     await asyncio.sleep(2.0)
     assert applied == ["job0"]  # job2 waits behind job1
     await bus.ensure_streams([DEAD_LETTERS])
@@ -184,7 +186,7 @@ async def test_a_transient_failure_is_waited_out_in_place(bus: Bus) -> None:
         await bus.publish(_run(account, f"job{i}"))
     spec = ConsumerSpec(stream=INGEST.name, durable="transient-test", ack_policy="all",
                         filter_subjects=[ingest_partition_filter(partition_of(account))],
-                        batch=8, backoff_seconds=[0.2])
+                        batch=8, backoff=Backoff.of(0.2))
     away = create_engine("sqlite:////nonexistent/dir/backstop.db")
     applied: list[str] = []
     attempts: list[str] = []
@@ -215,7 +217,7 @@ async def test_messages_waiting_behind_a_retry_longer_than_the_ack_wait_stay_our
         await bus.publish(_run(account, f"job{i}"))
     spec = ConsumerSpec(stream=INGEST.name, durable="held-test", ack_policy="all",
                         filter_subjects=[ingest_partition_filter(partition_of(account))],
-                        batch=8, backoff_seconds=[3.0], ack_wait_seconds=1, max_deliver=2)
+                        batch=8, backoff=Backoff.of(3.0), ack_wait_seconds=1, max_deliver=2)
     applied: list[str] = []
     failed: list[int] = []
 
@@ -229,7 +231,7 @@ async def test_messages_waiting_behind_a_retry_longer_than_the_ack_wait_stay_our
     await _consume(bus, spec, handle, lambda: len(applied) >= 3)
     await asyncio.sleep(1.5)  # a redelivery would have come by now
     stop = asyncio.Event()
-    task = asyncio.create_task(bus.consume_ordered(spec, handle, stop))
+    task = asyncio.create_task(consume_ordered(bus, spec, handle, stop))
     await asyncio.sleep(1.5)
     stop.set()
     await task
@@ -242,7 +244,7 @@ async def test_messages_waiting_behind_a_retry_longer_than_the_ack_wait_stay_our
 def _handover_spec(durable: str, account: str, ack_wait: float) -> ConsumerSpec:
     return ConsumerSpec(stream=INGEST.name, durable=durable, ack_policy="all", batch=4,
                         filter_subjects=[ingest_partition_filter(partition_of(account))],
-                        backoff_seconds=[0.05], ack_wait_seconds=ack_wait)
+                        backoff=Backoff.of(0.05), ack_wait_seconds=ack_wait)
 
 
 async def _record_all(bus: Bus, spec: ConsumerSpec, expected: int) -> list[str]:
@@ -271,7 +273,7 @@ async def test_an_owner_stopping_finishes_its_batch_and_the_next_starts_at_once(
         stop_first.set()  # told to stop while this batch is in hand
         first.extend(e.job for e in events if isinstance(e, RunReported))
 
-    await asyncio.wait_for(bus.consume_ordered(spec, stopping, stop_first), timeout=10)
+    await asyncio.wait_for(consume_ordered(bus, spec, stopping, stop_first), timeout=10)
     for i in range(6, 10):
         await bus.publish(_run(account, f"job{i}"))
     started = asyncio.get_running_loop().time()
@@ -295,7 +297,7 @@ async def test_an_owner_losing_its_lease_mid_batch_hands_the_batch_on_in_order(
         stop_first.set()
         raise RuntimeError("partition is no longer ours")
 
-    await asyncio.wait_for(bus.consume_ordered(spec, losing_lease, stop_first), timeout=10)
+    await asyncio.wait_for(consume_ordered(bus, spec, losing_lease, stop_first), timeout=10)
     for i in range(6, 10):
         await bus.publish(_run(account, f"job{i}"))
     assert await _record_all(bus, spec, 10) == [f"job{i}" for i in range(10)]
@@ -328,6 +330,6 @@ async def test_a_consumer_that_may_not_fetch_takes_nothing(bus: Bus) -> None:
         handled.extend(events)
 
     await asyncio.wait_for(
-        bus.consume_ordered(spec, handle, asyncio.Event(), may_fetch=lambda: False), timeout=10)
+        consume_ordered(bus, spec, handle, asyncio.Event(), may_fetch=lambda: False), timeout=10)
     info = await bus.js.consumer_info(spec.stream, spec.durable)
     assert handled == [] and info.num_ack_pending == 0 and info.num_pending == 3

@@ -142,10 +142,10 @@ def count_database_work(db: Database) -> Callable[[], int]:
     count = 0
     original = db.run
 
-    async def counting_run(work, lane=None):  # type: ignore[no-untyped-def]
+    async def counting_run(work, *args, **options):  # type: ignore[no-untyped-def]
         nonlocal count
         count += 1
-        return await original(work, lane)
+        return await original(work, *args, **options)
 
     db.run = counting_run  # type: ignore[method-assign]
     return lambda: count

@@ -4,7 +4,9 @@ import asyncio
 
 from prometheus_client import REGISTRY
 
+from shared.backoff import Backoff
 from shared.bus import Bus, BusUnavailable, PermanentFailure
+from shared.consumers import consume
 from shared.events import Event, RunReported, Tenant
 from shared.natsd import EmbeddedNats
 from shared.streams import ALL_STREAMS, DEAD_LETTERS, INGEST, ConsumerSpec
@@ -16,7 +18,7 @@ TENANT = Tenant(reseller="r", customer="c", account="a")
 def spec(name: str = "test", max_deliver: int = 3) -> ConsumerSpec:
     return ConsumerSpec(
         stream=INGEST.name, durable=name, filter_subjects=[RunReported.subject_filter()],
-        max_deliver=max_deliver, backoff_seconds=[0.05], ack_wait_seconds=5,
+        max_deliver=max_deliver, backoff=Backoff.of(0.05), ack_wait_seconds=5,
     )
 
 
@@ -30,7 +32,7 @@ async def stream_count(bus: Bus, stream: str) -> int:
 
 async def consume_until(bus: Bus, consumer: ConsumerSpec, handle, done) -> None:  # type: ignore[no-untyped-def]
     stop = asyncio.Event()
-    task = asyncio.create_task(bus.consume(consumer, handle, stop))
+    task = asyncio.create_task(consume(bus, consumer, handle, stop))
     try:
         await eventually(done)
     finally:
@@ -206,7 +208,7 @@ async def test_a_handler_failing_on_the_data_dead_letters_at_once_and_the_rest_g
     for i in range(3):
         await bus.publish(run_event(f"e{i}"))
     consumer = ConsumerSpec(stream=INGEST.name, durable="data-error",
-                            filter_subjects=[RunReported.subject_filter()], backoff_seconds=[30])
+                            filter_subjects=[RunReported.subject_filter()], backoff=Backoff.of(30))
     handled: list[str] = []
     poisoned: list[int] = []
 

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import inspect
 
-from shared.db import Database, ProcessedEvent, claim_event
+from shared.db import Database
+from shared.processed import ProcessedEvent, claim_events
 
 
 def test_migrations_create_every_table(db: Database) -> None:
@@ -33,21 +34,21 @@ def test_datetimes_come_back_aware_in_utc(db: Database) -> None:
 
 def test_an_event_is_claimed_once_per_consumer(db: Database) -> None:
     with db.session() as session:
-        assert claim_event(session, "evaluator", "e1") is True
+        assert claim_events(session, "evaluator", ["e1"]) == {"e1"}
     with db.session() as session:
-        assert claim_event(session, "evaluator", "e1") is False
-        assert claim_event(session, "notifier", "e1") is True
+        assert claim_events(session, "evaluator", ["e1"]) == set()
+        assert claim_events(session, "notifier", ["e1"]) == {"e1"}
 
 
 def test_a_rolled_back_claim_leaves_nothing(db: Database) -> None:
     try:
         with db.session() as session:
-            claim_event(session, "evaluator", "e2")
+            claim_events(session, "evaluator", ["e2"])
             raise RuntimeError("work failed")
     except RuntimeError:
         pass
     with db.session() as session:
-        assert claim_event(session, "evaluator", "e2") is True
+        assert claim_events(session, "evaluator", ["e2"]) == {"e2"}
 
 
 def test_ping_is_false_when_the_database_is_gone(tmp_path) -> None:  # type: ignore[no-untyped-def]

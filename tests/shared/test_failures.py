@@ -13,8 +13,9 @@ from sqlmodel import Session
 from services.evaluator.leases import LeaseLost
 from services.evaluator.tables import AccountState
 from shared.bus import BusUnavailable, PermanentFailure
-from shared.db import Database, ProcessedEvent
+from shared.db import Database
 from shared.failures import describe, is_permanent
+from shared.processed import ProcessedEvent
 from shared.tenancy import Job
 
 

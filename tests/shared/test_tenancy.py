@@ -4,7 +4,8 @@ import pytest
 from sqlmodel import select
 
 from shared.credentials import digest
-from shared.db import Database, utcnow
+from shared.db import Database
+from shared.events import utcnow
 from shared.tenancy import (
     Account,
     ApiToken,

@@ -6,6 +6,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
+
+from shared.backoff import Backoff
 
 # A receiver asking for more than a day is treated as asking for a day: we keep trying.
 MAX_RETRY_AFTER = 24 * 3600.0
@@ -18,12 +21,14 @@ class Schedule:
     give_up_after: float
     jitter: float = 0.2  # ±20 %: replicas and many receivers do not retry in lockstep
 
+    @cached_property
+    def backoff(self) -> Backoff:
+        return Backoff.exponential(self.base, self.cap, jitter=self.jitter)
+
     def delay(self, attempts: int, retry_after: float | None = None,
               rng: random.Random | None = None) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt."""
-        exp = min(self.cap, self.base * 2 ** max(0, attempts - 1))
-        spread = (rng or random).uniform(1 - self.jitter, 1 + self.jitter)
-        delay = exp * spread
+        delay = self.backoff.delay(attempts, rng)
         if retry_after is not None:
             delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
         return delay

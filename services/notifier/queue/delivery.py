@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from services.notifier.errors import Outcome
 from services.notifier.queue.backoff import Schedule
 from services.notifier.tables import AlertNotifyState, DeliveryAttempt, Notification
+from shared.db import rowcount
 
 
 @dataclass
@@ -53,7 +54,7 @@ def reclaim(session: Session, replica: Replica) -> int:
                     ~col(Notification.lease_owner).startswith(replica.prefix + replica.run,
                                                               autoescape=True))
              .values(lease_owner=None, lease_until=None))
-    return int(session.execute(query).rowcount)  # type: ignore[attr-defined]
+    return rowcount(session, query)
 
 
 def claim(session: Session, now: datetime, lease: float, limit: int,
@@ -142,7 +143,7 @@ def replay(session: Session, now: datetime, ids: list[int] | None = None) -> int
                      lease_until=None, lease_owner=None))
     if ids is not None:
         query = query.where(col(Notification.id).in_(ids))
-    return int(session.execute(query).rowcount)  # type: ignore[attr-defined]
+    return rowcount(session, query)
 
 
 def depth(session: Session) -> dict[str, int]:

@@ -20,6 +20,7 @@ from services.notifier.policy.grouping import group_key
 from services.notifier.policy.suppression import Facts
 from services.notifier.recipients.receivers import Receiver
 from services.notifier.tables import AlertNotifyState, Notification, NotifyTransition
+from shared.db import rowcount
 from shared.events import AlertChanged
 
 
@@ -118,13 +119,10 @@ def _was_notified(session: Session, transition: NotifyTransition) -> bool:
 
 def _claim(session: Session, transition_id: int | None, now: datetime) -> bool:
     # Exactly one replica plans a transition: the conditional update is the lock.
-    result = session.execute(
-        update(NotifyTransition)
-        .where(col(NotifyTransition.id) == transition_id,
-               col(NotifyTransition.planned_at).is_(None))
-        .values(planned_at=now)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(session, update(NotifyTransition)
+                         .where(col(NotifyTransition.id) == transition_id,
+                                col(NotifyTransition.planned_at).is_(None))
+                         .values(planned_at=now)))
 
 
 def commit_suppressed(session: Session, transition: NotifyTransition, reason: str,
