@@ -88,7 +88,8 @@ class Bus:
         log.warning("nats error: %s", exc)
 
     async def _on_disconnect(self) -> None:
-        log.warning("nats disconnected")
+        if self._nc is not None:  # not our own close(): a clean stop is quiet
+            log.warning("nats disconnected")
 
     async def ensure_streams(self, specs: list[StreamSpec]) -> None:
         for spec in specs:

@@ -107,6 +107,30 @@ async def test_5xx_and_429_are_retried_honouring_retry_after(db: Database,
     assert [a.status for a in _attempts(db)] == ["retry", "retry", "sent"]
 
 
+async def test_a_resolve_waits_for_its_trigger_at_the_same_receiver(
+    db: Database, webhook_receiver: Receiver
+):
+    # A ticket system given the resolve first ignores it, then opens a ticket nothing closes.
+    issued = make_account(db, contacts=[])
+    _hook(db, webhook_receiver)
+    clock = FakeClock()
+    notifier = make_notifier(db, clock=clock, schedule=schedule(base=10, jitter=0))
+    webhook_receiver.replies = [(503, {})]
+    fired = alert(tenant_of(issued))
+    await notifier.handle(fired)
+    await settle(notifier)
+    await notifier.handle(alert(tenant_of(issued), state="resolved", sequence=2,
+                                fingerprint=fired.fingerprint))
+    await settle(notifier)
+    assert [b["data"]["action"] for b in webhook_receiver.bodies()] == ["trigger"]
+    clock.advance(10)
+    await settle(notifier)
+    await settle(notifier)
+    assert [b["data"]["action"] for b in webhook_receiver.bodies()] == [
+        "trigger", "trigger", "resolve"]
+    assert {r.status for r in _rows(db)} == {"sent"}
+
+
 async def test_other_4xx_is_not_retried(db: Database, webhook_receiver: Receiver):
     issued = make_account(db, contacts=[])
     _hook(db, webhook_receiver)

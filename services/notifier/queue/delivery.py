@@ -16,7 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import Exists, exists, func, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from services.notifier.errors import Outcome
@@ -64,7 +65,8 @@ def claim(session: Session, now: datetime, lease: float, limit: int,
     free = or_(col(Notification.lease_until).is_(None), col(Notification.lease_until) < now)
     due = session.exec(
         select(Notification.id, Notification.group_key)
-        .where(Notification.status == "pending", Notification.next_attempt_at <= now, free)
+        .where(Notification.status == "pending", Notification.next_attempt_at <= now, free,
+               ~_earlier_pending())
         .order_by(col(Notification.next_attempt_at)).limit(limit)
     ).all()
     if not due:
@@ -73,7 +75,8 @@ def claim(session: Session, now: datetime, lease: float, limit: int,
     groups = {g for _, g in due if g}
     if groups:
         ids |= set(session.exec(select(Notification.id).where(
-            Notification.status == "pending", col(Notification.group_key).in_(groups), free
+            Notification.status == "pending", col(Notification.group_key).in_(groups), free,
+            ~_earlier_pending(),
         )).all())
     owner = owner or uuid.uuid4().hex
     session.execute(
@@ -86,6 +89,29 @@ def claim(session: Session, now: datetime, lease: float, limit: int,
     for row in rows:
         units[row.group_key or row.id].append(row)
     return list(units.values())
+
+
+def _earlier_pending() -> Exists:
+    """An earlier transition of the same alert still waits for the same receiver: a ticket
+    system must get the trigger before the resolve, so the later one waits until the earlier is
+    sent or dead (reminders share their alert's sequence and do not wait)."""
+    earlier = aliased(Notification)
+    return exists().where(
+        col(earlier.fingerprint) == col(Notification.fingerprint),
+        col(earlier.channel) == col(Notification.channel),
+        col(earlier.target) == col(Notification.target),
+        col(earlier.sequence) < col(Notification.sequence), col(earlier.status) == "pending",
+    )
+
+
+def receivers_waiting(session: Session, fingerprint: str, sequence: int) -> set[tuple[str, str]]:
+    """(channel, target) of the receivers an earlier transition of the alert is still pending
+    for: a new transition's notification to them must not be delivered before it."""
+    return {(c, t) for c, t in session.exec(
+        select(Notification.channel, Notification.target)
+        .where(Notification.fingerprint == fingerprint, Notification.status == "pending",
+               col(Notification.sequence) < sequence)
+    ).all()}
 
 
 @dataclass(frozen=True)

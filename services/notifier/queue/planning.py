@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from services.notifier.policy import inhibition, reminders, silences
 from services.notifier.policy.grouping import group_key
 from services.notifier.policy.suppression import Facts
+from services.notifier.queue import delivery
 from services.notifier.recipients.receivers import Receiver
 from services.notifier.tables import AlertNotifyState, Notification, NotifyTransition
 from shared.db import rowcount
@@ -148,6 +149,7 @@ def commit_plan(session: Session, transition: NotifyTransition, receivers: list[
     if not _claim(session, transition.id, now):
         return []
     rows = []
+    waiting = delivery.receivers_waiting(session, transition.fingerprint, transition.sequence)
     for receiver in receivers:
         grouped = group_key(receiver.channel, transition.transition, transition.customer_id,
                             receiver.target, options.group_window)
@@ -159,7 +161,7 @@ def commit_plan(session: Session, transition: NotifyTransition, receivers: list[
             customer_id=transition.customer_id, group_key=grouped, created_at=now,
             next_attempt_at=now + timedelta(seconds=options.group_window if grouped else 0),
         )
-        if options.lease and not grouped:
+        if options.lease and not grouped and (receiver.channel, receiver.target) not in waiting:
             row.lease_owner, row.lease_until = options.lease
         session.add(row)
         rows.append(row)
