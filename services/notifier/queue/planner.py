@@ -21,6 +21,7 @@ from services.notifier.queue import planning
 from services.notifier.queue.dispatch import Unit
 from services.notifier.recipients.receivers import Configured, Directory, configured, resolve
 from services.notifier.tables import Notification, NotifyTransition
+from shared.backoff import Backoff
 from shared.clock import Clock
 from shared.db import Database
 from shared.events import AlertChanged
@@ -28,7 +29,7 @@ from shared.tenancy import AccountNotFound, AccountPath, AccountPaths
 from shared.ttlcache import TtlCache
 
 # Directory down: retry planning soon, then every few minutes, for as long as it takes.
-PLAN_RETRY_DELAYS = [1, 5, 15, 30, 60, 120, 300]
+PLAN_RETRY = Backoff.of(1, 5, 15, 30, 60, 120, 300)
 WAIT_FOR_EARLIER = 1.0  # seconds: an earlier transition of the alert is planned first
 
 
@@ -103,7 +104,7 @@ class Planner:
         try:
             receivers = await resolve(self._directory, inputs.path, inputs.config)
         except DirectoryUnavailable as exc:
-            delay = PLAN_RETRY_DELAYS[min(t.plan_attempts, len(PLAN_RETRY_DELAYS) - 1)]
+            delay = PLAN_RETRY.delay(t.plan_attempts + 1)
             await self._postpone(t, str(exc), delay, now)
             return DirectoryDown(str(exc), delay)
         handover = self._handover
