@@ -13,11 +13,13 @@ import hashlib
 import itertools
 import uuid
 from collections import defaultdict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Exists, exists, func, or_, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from services.notifier.errors import Outcome
@@ -63,21 +65,20 @@ def claim(session: Session, now: datetime, lease: float, limit: int,
     """Lease due rows (with their whole e-mail group) to ``owner`` (unique per call); returns
     units to deliver together."""
     free = or_(col(Notification.lease_until).is_(None), col(Notification.lease_until) < now)
-    due = session.exec(
-        select(Notification.id, Notification.group_key)
-        .where(Notification.status == "pending", Notification.next_attempt_at <= now, free,
-               ~_earlier_pending())
-        .order_by(col(Notification.next_attempt_at)).limit(limit)
-    ).all()
+    # More than the limit: rows waiting for an earlier transition must not crowd out the rest.
+    due = _in_order(session, session.execute(
+        sa_select(*_ORDERING).where(col(Notification.status) == "pending",
+                                    col(Notification.next_attempt_at) <= now, free)
+        .order_by(col(Notification.next_attempt_at)).limit(limit * 4)
+    ).all())[:limit]
     if not due:
         return []
-    ids = {i for i, _ in due}
-    groups = {g for _, g in due if g}
+    ids = {r.id for r in due}
+    groups = {r.group_key for r in due if r.group_key}
     if groups:
-        ids |= set(session.exec(select(Notification.id).where(
-            Notification.status == "pending", col(Notification.group_key).in_(groups), free,
-            ~_earlier_pending(),
-        )).all())
+        ids |= {r.id for r in _in_order(session, session.execute(sa_select(*_ORDERING).where(
+            col(Notification.status) == "pending", col(Notification.group_key).in_(groups), free,
+        )).all())}
     owner = owner or uuid.uuid4().hex
     session.execute(
         update(Notification)
@@ -91,27 +92,40 @@ def claim(session: Session, now: datetime, lease: float, limit: int,
     return list(units.values())
 
 
-def _earlier_pending() -> Exists:
-    """An earlier transition of the same alert still waits for the same receiver: a ticket
-    system must get the trigger before the resolve, so the later one waits until the earlier is
-    sent or dead (reminders share their alert's sequence and do not wait)."""
-    earlier = aliased(Notification)
-    return exists().where(
-        col(earlier.fingerprint) == col(Notification.fingerprint),
-        col(earlier.channel) == col(Notification.channel),
-        col(earlier.target) == col(Notification.target),
-        col(earlier.sequence) < col(Notification.sequence), col(earlier.status) == "pending",
-    )
+# What ordering a row needs: its receiver, its alert, its place among the alert's transitions.
+_ORDERING = (col(Notification.id), col(Notification.group_key), col(Notification.fingerprint),
+             col(Notification.channel), col(Notification.target), col(Notification.sequence))
+
+
+def _in_order(session: Session, rows: Sequence[Any]) -> list[Any]:
+    """The rows no earlier transition of their alert still waits before, at the same receiver:
+    a ticket system must get the trigger before the resolve (reminders share their alert's
+    sequence and do not wait)."""
+    first = first_pending(session, {r.fingerprint for r in rows})
+    return [r for r in rows
+            if first.get((r.fingerprint, r.channel, r.target), r.sequence) >= r.sequence]
+
+
+def first_pending(session: Session, fingerprints: Collection[str]
+                  ) -> dict[tuple[str, str, str], int]:
+    """Per (alert, channel, target): the earliest sequence still pending."""
+    if not fingerprints:
+        return {}
+    return {(f, c, t): int(seq) for f, c, t, seq in session.exec(
+        select(Notification.fingerprint, Notification.channel, Notification.target,
+               func.min(Notification.sequence))
+        .where(col(Notification.fingerprint).in_(list(fingerprints)),
+               Notification.status == "pending")
+        .group_by(col(Notification.fingerprint), col(Notification.channel),
+                  col(Notification.target))
+    ).all()}
 
 
 def receivers_waiting(session: Session, fingerprint: str, sequence: int) -> set[tuple[str, str]]:
     """(channel, target) of the receivers an earlier transition of the alert is still pending
     for: a new transition's notification to them must not be delivered before it."""
-    return {(c, t) for c, t in session.exec(
-        select(Notification.channel, Notification.target)
-        .where(Notification.fingerprint == fingerprint, Notification.status == "pending",
-               col(Notification.sequence) < sequence)
-    ).all()}
+    return {(c, t) for (_, c, t), first in first_pending(session, [fingerprint]).items()
+            if first < sequence}
 
 
 @dataclass(frozen=True)
