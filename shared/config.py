@@ -202,6 +202,9 @@ class NotifierSettings(BaseServiceSettings):
     )
     ldap_attr_mail: str = Field("mail", description="Attribute holding e-mail addresses.")
     ldap_cache_seconds: float = Field(60.0, description="How long LDAP answers are reused.")
+    ldap_negative_cache_seconds: float = Field(
+        30.0, description="How long an LDAP 'no entry for this account' answer is reused.",
+    )
     ldap_pool_size: int = Field(4, description="LDAP connections kept open.")
     ldap_timeout: float = Field(5.0, description="Seconds per LDAP connect/operation.")
     # Policy.

@@ -167,3 +167,31 @@ async def test_reseller_is_told_whatever_the_customer_flag(slapd: Slapd, sqlite_
     await notifier.handle(alert(tenant_of(issued)))
     await settle(notifier)
     assert [str(m["To"]) for m in mailer.sent] == ["noc@reseller.example"]
+
+
+async def test_slapd_restart_is_survived_by_pooled_connections(own_slapd: Slapd):
+    name = unique("acc")
+    own_slapd.add_account(name, sstBackupWarningOn="TRUE", sstNotificationWarningMedium="mail",
+                          mail=["a@customer.example"])
+    directory = LdapDirectory(settings_for(own_slapd, ldap_cache_seconds=0))
+    assert await directory.customer_addresses(ref(name)) == ["a@customer.example"]
+    own_slapd.stop()
+    own_slapd.start()  # same port, same data: the pooled connection is now stale
+    assert await directory.customer_addresses(ref(name)) == ["a@customer.example"]
+    directory.close()
+
+
+async def test_missing_entry_is_cached_briefly(slapd: Slapd):
+    name = unique("late")
+    now = [0.0]
+    directory = LdapDirectory(settings_for(slapd, ldap_negative_cache_seconds=30),
+                              clock=lambda: now[0])
+    with pytest.raises(RecipientNotFound):
+        await directory.customer_addresses(ref(name))
+    slapd.add_account(name, sstBackupWarningOn="TRUE", sstNotificationWarningMedium="mail",
+                      mail=["late@customer.example"])
+    with pytest.raises(RecipientNotFound):  # answered from the cache, no second search
+        await directory.customer_addresses(ref(name))
+    now[0] = 31
+    assert await directory.customer_addresses(ref(name)) == ["late@customer.example"]
+    directory.close()

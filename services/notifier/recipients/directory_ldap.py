@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ldap3
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import LDAPCommunicationError, LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from services.notifier.errors import DirectoryUnavailable, RecipientNotFound
@@ -115,23 +115,49 @@ class _Pool:
 
     def search(self, base: str, query: str, attributes: list[str]) -> list[dict[str, Any]]:
         try:
-            conn = self._idle.get_nowait()
+            pooled = self._idle.get_nowait()
         except queue.Empty:
-            conn = None
+            pooled = None
+        if pooled is not None:
+            try:
+                return self._search_on(pooled, base, query, attributes)
+            except LDAPCommunicationError:
+                # A server restart leaves every pooled connection dead while the directory is
+                # fine: drop them all and try once on a fresh one before calling it unavailable.
+                log.info("pooled LDAP connection was stale; retrying on a fresh one")
+                self.close()
         try:
-            conn = conn or self._connect()
+            return self._search_on(self._fresh(), base, query, attributes)
+        except LDAPCommunicationError as exc:
+            raise DirectoryUnavailable(f"LDAP unavailable: {exc}") from exc
+
+    def _fresh(self) -> ldap3.Connection:
+        try:
+            return self._connect()
+        except LDAPException as exc:
+            raise DirectoryUnavailable(f"LDAP unavailable: {exc}") from exc
+
+    def _search_on(
+        self, conn: ldap3.Connection, base: str, query: str, attributes: list[str]
+    ) -> list[dict[str, Any]]:
+        """Search on ``conn``; it goes back to the pool on success and is thrown away on failure.
+        Communication errors propagate as they are, so that a stale pooled connection can be
+        told apart; the caller maps them."""
+        try:
             ok = conn.search(base, query, ldap3.SUBTREE, attributes=attributes, size_limit=10)
             result = conn.result or {}
             if not ok and result.get("result") not in (0, 4, 32):  # 32: no such base
                 raise DirectoryUnavailable(f"LDAP search failed: {result.get('description')}")
             entries = [dict(r["attributes"]) for r in (conn.response or [])
                        if r.get("type") == "searchResEntry"]
+        except LDAPCommunicationError:
+            _discard(conn)
+            raise
         except LDAPException as exc:
-            if conn is not None:
-                conn.unbind()
+            _discard(conn)
             raise DirectoryUnavailable(f"LDAP unavailable: {exc}") from exc
         except DirectoryUnavailable:
-            conn.unbind()
+            _discard(conn)
             raise
         try:
             self._idle.put_nowait(conn)
@@ -142,9 +168,17 @@ class _Pool:
     def close(self) -> None:
         while True:
             try:
-                self._idle.get_nowait().unbind()
+                _discard(self._idle.get_nowait())
             except queue.Empty:
                 return
+
+
+def _discard(conn: ldap3.Connection) -> None:
+    # Unbinding a connection whose socket the server already closed may itself fail.
+    try:
+        conn.unbind()
+    except (LDAPException, OSError):
+        pass
 
 
 class LdapDirectory:
@@ -152,14 +186,23 @@ class LdapDirectory:
         self.rules = LdapRules.from_settings(settings)
         self._pool = _Pool(settings)
         self._ttl = settings.ldap_cache_seconds
+        self._negative_ttl = settings.ldap_negative_cache_seconds
         self._clock = clock
-        self._cache: dict[str, tuple[float, list[str]]] = {}
+        # Per account id: until when the answer holds, and the addresses or the "no entry" error.
+        self._cache: dict[str, tuple[float, list[str] | RecipientNotFound]] = {}
 
     async def customer_addresses(self, account: AccountPath) -> list[str]:
         hit = self._cache.get(account.account_id)
         if hit is not None and hit[0] > self._clock():
+            if isinstance(hit[1], RecipientNotFound):
+                raise RecipientNotFound(*hit[1].args)
             return hit[1]
-        found = await asyncio.to_thread(self._lookup, account)
+        try:
+            found = await asyncio.to_thread(self._lookup, account)
+        except RecipientNotFound as missing:
+            # Asked again on every alert otherwise; kept shorter so a new entry shows up soon.
+            self._cache[account.account_id] = (self._clock() + self._negative_ttl, missing)
+            raise
         self._cache[account.account_id] = (self._clock() + self._ttl, found)
         return found
 
