@@ -8,7 +8,7 @@ import typer
 from sqlmodel import col, select
 
 from services.cli import tables
-from services.cli.common import JSON_OBJECT, database, refusing
+from services.cli.common import JSON_OBJECT, database, refusing, warn_if_contacts_unused
 from shared.tenancy import Account, Customer, Reseller, TenancyError, create_account
 
 app = typer.Typer(no_args_is_help=True, help="Accounts and their credentials.")
@@ -30,6 +30,7 @@ def create(
             session, reseller=reseller, customer=customer, name=name,
             contacts=email, quota_bytes=quota_bytes,
         )
+    warn_if_contacts_unused(email)
     out = {
         "account_id": issued.account.id, "customer_id": issued.customer.id,
         "reseller_id": issued.reseller.id, "name": name, "contacts": email,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
-from shared.config import BaseServiceSettings
+from shared.config import BaseServiceSettings, NotifierSettings
 from shared.db import Database
 
 # Options of commands that print one record (listings take tables.JSON).
@@ -26,6 +26,15 @@ def database() -> Database:
     db = Database(BaseServiceSettings().sqlalchemy_url())
     db.upgrade()
     return db
+
+
+def warn_if_contacts_unused(contacts: list[str]) -> None:
+    """Account contacts are stored, but with LDAP configured the directory names the customer
+    side instead: say so rather than let the operator believe they will be mailed."""
+    if contacts and NotifierSettings().ldap_url.strip():
+        typer.echo("warning: BACKSTOP_LDAP_URL is set, so the directory decides who on the "
+                   "customer side is told; these account contacts are kept but not used "
+                   "while LDAP is configured.", err=True)
 
 
 def fail(reason: object, code: int = 2) -> typer.Exit:

@@ -17,6 +17,7 @@ from services.cli.common import (
     parse_duration,
     parse_since,
     refusing,
+    warn_if_contacts_unused,
 )
 from services.notifier import admin
 from services.notifier.policy import silences
@@ -48,6 +49,7 @@ def contacts(
                 raise admin.ConfigError(f"no account {account!r}")
             row.contacts = sorted(set(email))
             session.add(row)
+            warn_if_contacts_unused(email)
         elif reseller:
             admin.set_contacts(session, reseller, customer, email)
         else:

@@ -64,3 +64,25 @@ def test_db_upgrade(env: str) -> None:
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0
     assert "up to date" in result.stdout
+
+
+def test_create_with_email_warns_when_ldap_decides(env: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKSTOP_LDAP_URL", "ldap://directory.example")
+    result = runner.invoke(app, [
+        "accounts", "create", "--reseller", "MSP", "--customer", "Acme", "--name", "files",
+        "--email", "a@acme.example", "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["contacts"] == ["a@acme.example"]  # kept, stdout clean
+    assert "BACKSTOP_LDAP_URL" in result.stderr and "not used" in result.stderr
+
+
+def test_create_without_ldap_does_not_warn(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BACKSTOP_LDAP_URL", raising=False)
+    result = runner.invoke(app, [
+        "accounts", "create", "--reseller", "MSP", "--customer", "Acme", "--name", "files",
+        "--email", "a@acme.example", "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
