@@ -158,6 +158,8 @@ class Notifier:
             PLAN_RETRIES.inc()
             # Leave planning to the loop for a while: the bus consumer must not wait on timeouts.
             self._inline_paused_until = time.monotonic() + INLINE_PAUSE
+            self.dispatcher.start(outcome.units)  # the part that needs no directory: now
+            return outcome.left
         elif isinstance(outcome, Planned):
             self.dispatcher.start(outcome.units)  # delivered now, without waiting for a claim
             return outcome.left

@@ -153,6 +153,35 @@ async def test_ldap_down_delays_notifications_never_drops_them(own_slapd: Slapd,
     assert [str(m["To"]) for m in mailer.sent] == ["ldap@customer.example"]
 
 
+async def test_reseller_is_told_at_once_while_ldap_is_down(own_slapd: Slapd, sqlite_db: Database):
+    from services.notifier import admin
+
+    issued = make_account(sqlite_db)
+    own_slapd.add_account(issued.account.name, sstBackupWarningOn="TRUE",
+                          sstNotificationWarningMedium="mail", mail=["ldap@customer.example"])
+    with sqlite_db.session() as s:
+        admin.set_contacts(s, "Reseller", None, ["noc@reseller.example"])
+    mailer = MemoryMailer()
+    directory = LdapDirectory(settings_for(own_slapd, ldap_cache_seconds=0))
+    notifier = make_notifier(sqlite_db, mailer=mailer, directory=directory)
+    own_slapd.stop()
+
+    await notifier.handle(alert(tenant_of(issued)))
+    await settle(notifier)
+    assert [str(m["To"]) for m in mailer.sent] == ["noc@reseller.example"]
+
+    await notifier.plan_due()  # still down, retried: nothing twice
+    notifier.clock.advance(2)  # type: ignore[attr-defined]
+    await settle(notifier)
+    assert [str(m["To"]) for m in mailer.sent] == ["noc@reseller.example"]
+
+    own_slapd.start()
+    notifier.clock.advance(600)  # type: ignore[attr-defined]
+    await settle(notifier)
+    assert [str(m["To"]) for m in mailer.sent] == ["noc@reseller.example",
+                                                  "ldap@customer.example"]
+
+
 async def test_reseller_is_told_whatever_the_customer_flag(slapd: Slapd, sqlite_db: Database):
     from services.notifier import admin
 

@@ -8,7 +8,7 @@ outside any transaction, one commit. The stage returns what happened; the servic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -19,7 +19,13 @@ from services.notifier.lane import LANE
 from services.notifier.policy.suppression import Facts, suppression
 from services.notifier.queue import planning
 from services.notifier.queue.dispatch import Unit
-from services.notifier.recipients.receivers import Configured, Directory, configured, resolve
+from services.notifier.recipients.receivers import (
+    Configured,
+    Directory,
+    configured,
+    receivers_of,
+    resolve,
+)
 from services.notifier.tables import Notification, NotifyTransition
 from shared.backoff import Backoff
 from shared.clock import Clock
@@ -46,8 +52,13 @@ class Postponed:
 
 @dataclass(frozen=True)
 class DirectoryDown:
+    """The receivers that need no directory are planned (``units``, ``left`` as in
+    :class:`Planned`); the directory's part waits for the next try."""
+
     error: str
     delay: float  # seconds until the planner tries again
+    units: list[Unit] = field(default_factory=list)
+    left: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,19 +115,39 @@ class Planner:
         try:
             receivers = await resolve(self._directory, inputs.path, inputs.config)
         except DirectoryUnavailable as exc:
-            delay = PLAN_RETRY.delay(t.plan_attempts + 1)
-            await self._postpone(t, str(exc), delay, now)
-            return DirectoryDown(str(exc), delay)
-        handover = self._handover
-        lease = handover.lease() if handover.free_slots() > 0 else None
-        options = planning.PlanOptions(self._group_window, lease)
+            return await self._plan_part(t, inputs.config, str(exc), now)
+        options = self._options()
 
         def commit(session: Session) -> Planned:
             rows = planning.commit_plan(session, t, receivers, now, options)
-            adopted = [r for r in rows if lease and r.lease_owner == lease[0]]
-            return Planned(handover.units_for(session, adopted), len(rows) - len(adopted))
+            units, left = self._hand_over(session, rows, options)
+            return Planned(units, left)
 
         return await self._db.run(commit, LANE)
+
+    async def _plan_part(self, t: NotifyTransition, config: Configured, error: str,
+                         now: datetime) -> DirectoryDown:
+        """Tell the receivers that need no directory now; the rest waits for a retry."""
+        delay = PLAN_RETRY.delay(t.plan_attempts + 1)
+        receivers, options = receivers_of(config), self._options()
+
+        def commit(session: Session) -> DirectoryDown:
+            rows = planning.commit_part(session, t, receivers, now, options, error, delay)
+            units, left = self._hand_over(session, rows, options)
+            return DirectoryDown(error, delay, units, left)
+
+        return await self._db.run(commit, LANE)
+
+    def _options(self) -> planning.PlanOptions:
+        handover = self._handover
+        lease = handover.lease() if handover.free_slots() > 0 else None
+        return planning.PlanOptions(self._group_window, lease)
+
+    def _hand_over(self, session: Session, rows: list[Notification],
+                   options: planning.PlanOptions) -> tuple[list[Unit], int]:
+        lease = options.lease
+        adopted = [r for r in rows if lease and r.lease_owner == lease[0]]
+        return self._handover.units_for(session, adopted), len(rows) - len(adopted)
 
     def _read(self, session: Session, t: NotifyTransition, now: datetime) -> _Inputs:
         """Everything planning reads, in one round trip; the account's path and configured

@@ -145,16 +145,45 @@ class PlanOptions:
 
 def commit_plan(session: Session, transition: NotifyTransition, receivers: list[Receiver],
                 now: datetime, options: PlanOptions) -> list[Notification]:
-    """Add a pending notification per receiver; returns them ([] if planned elsewhere)."""
+    """Add a pending notification per receiver; returns them ([] if planned elsewhere).
+    Receivers planned before, while the directory was down, are not added again."""
     if not _claim(session, transition.id, now):
         return []
+    return _add(session, transition, receivers, now, options)
+
+
+def commit_part(session: Session, transition: NotifyTransition, receivers: list[Receiver],
+                now: datetime, options: PlanOptions, error: str,
+                delay: float) -> list[Notification]:
+    """The directory is down: add the receivers that need no directory now and leave the
+    transition unplanned, to be planned in full (adding only what is missing) later."""
+    # Counting the attempt is the lock here: the transition stays unclaimed, and a replica
+    # that planned the same attempt meanwhile makes this one add nothing.
+    counted = rowcount(session, update(NotifyTransition).where(
+        col(NotifyTransition.id) == transition.id,
+        col(NotifyTransition.planned_at).is_(None),
+        col(NotifyTransition.plan_attempts) == transition.plan_attempts,
+    ).values(plan_attempts=transition.plan_attempts + 1, last_error=error[:2000],
+             plan_after=now + timedelta(seconds=delay)))
+    if not counted:
+        return []
+    return _add(session, transition, receivers, now, options)
+
+
+def _add(session: Session, transition: NotifyTransition, receivers: list[Receiver],
+         now: datetime, options: PlanOptions) -> list[Notification]:
     rows = []
     waiting = delivery.receivers_waiting(session, transition.fingerprint, transition.sequence)
-    for receiver in receivers:
+    keys = {delivery_key(transition, r): r for r in receivers}
+    planned = set(session.exec(select(Notification.key).where(
+        col(Notification.key).in_(list(keys)))).all())
+    for key, receiver in keys.items():
+        if key in planned:
+            continue
         grouped = group_key(receiver.channel, transition.transition, transition.customer_id,
                             receiver.target, options.group_window)
         row = Notification(
-            key=delivery_key(transition, receiver), fingerprint=transition.fingerprint,
+            key=key, fingerprint=transition.fingerprint,
             sequence=transition.sequence, account_id=transition.account_id,
             channel=receiver.channel, target=receiver.target, alert=transition.alert,
             transition=transition.transition, reseller_id=transition.reseller_id,

@@ -70,8 +70,14 @@ async def resolve(directory: Directory, ref: AccountPath, config: Configured) ->
     except RecipientNotFound as exc:
         log.info("no directory entry for account %s: %s", ref.account_id, exc)
         customer_side = []
+    return receivers_of(config, customer_side)
+
+
+def receivers_of(config: Configured, customer_side: list[str] | None = None) -> list[Receiver]:
+    """The configured receivers plus the directory's addresses; without the directory's
+    answer, the part that needs no directory (told even while it is down)."""
     addresses = {a.strip().lower() for a in
-                 [*customer_side, *config.customer_contacts, *config.reseller_contacts]}
+                 [*(customer_side or []), *config.customer_contacts, *config.reseller_contacts]}
     receivers = {Receiver("email", a) for a in addresses if a}
     receivers |= {Receiver("webhook", w) for w in config.webhooks}
     return sorted(receivers)
