@@ -48,6 +48,7 @@ _NO_NUL = r"^[^\x00]*$"
 StoredText = Annotated[str, StringConstraints(pattern=_NO_NUL)]
 JobName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_NO_NUL)]
 ClientText = Annotated[str, StringConstraints(max_length=100, pattern=_NO_NUL)]
+RunId = Annotated[str, StringConstraints(max_length=200, pattern=_NO_NUL)]
 
 
 class UnknownEvent(ValueError):
@@ -158,7 +159,7 @@ class RunReported(Event):
 
     job: JobName
     status: RunStatus
-    run_id: Annotated[str, StringConstraints(max_length=200, pattern=_NO_NUL)] | None = None
+    run_id: RunId | None = None
     started_at: Moment | None = None
     finished_at: Moment | None = None
     duration_seconds: Annotated[float, Field(
@@ -181,7 +182,7 @@ class RunLogged(Event):
     category: ClassVar[str] = "ingest"
 
     job: JobName
-    run_id: Annotated[str, StringConstraints(max_length=200, pattern=_NO_NUL)] | None = None
+    run_id: RunId | None = None
     log_excerpt: str | None = None
     source: Literal["api", "ping"] = "ping"
 

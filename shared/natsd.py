@@ -84,23 +84,14 @@ def _die_with_parent() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a file only its owner can read, from its very first byte."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        os.fchmod(fd, 0o600)  # the file may have existed with wider rights
-        out.write(text)
-
-
 def _password(store_dir: Path) -> str:
     """The store's client password, generated the first time: every restart (and a client
     reconnecting to a restarted server) uses the same one."""
     path = store_dir / "client-password"
     if path.exists():
-        os.chmod(path, 0o600)
-        return path.read_text().strip()
+        return private_file(path).read_text().strip()
     password = secrets.token_urlsafe(32)
-    _write_private(path, password)
+    private_file(path).write_text(password)  # created 0600 before the secret is written
     return password
 
 
@@ -190,7 +181,7 @@ class EmbeddedNats:
         self._password = _password(self.store_dir)
         if not self.port:
             self.port = free_port()
-        _write_private(self.config_file, self._config())
+        private_file(self.config_file).write_text(self._config())
 
     @property
     def config_file(self) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +13,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from shared.credentials import digest, new_ping_key, new_token
 from shared.db import UtcDateTime
 from shared.events import Tenant, utcnow
+from shared.text import BREAKING
 from shared.ttlcache import TtlCache
 
 # Whole-string matches only (fullmatch): with ``match``, "$" also matches before a final newline.
@@ -50,7 +50,7 @@ def check_name(label: str, name: str) -> str:
         raise InvalidName(f"{label} name must not be empty")
     if len(name) > MAX_NAME:
         raise InvalidName(f"{label} name is longer than {MAX_NAME} characters")
-    if any(unicodedata.category(char) == "Cc" for char in name):
+    if BREAKING.search(name):
         raise InvalidName(f"{label} name {name!r} contains control characters")
     return name
 

@@ -256,7 +256,6 @@ class Evaluator:
         self.policies = PolicyBook()
         self.workers: dict[int, tuple[PartitionWorker, asyncio.Task[None]]] = {}
         self._pruned = 0.0
-        # Lease upkeep has a thread of its own: busy workers must not make leases lapse.
         self._db_slots = PrioritySlots(1 if db.engine.dialect.name == "sqlite" else 4)
         db.favour_writes()
         self._lease_checked = time.monotonic()

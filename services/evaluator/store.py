@@ -12,7 +12,7 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from services.evaluator import alerts
-from services.evaluator.facts import AccountFacts, JobFacts, JobKey, Transition
+from services.evaluator.facts import AccountFacts, JobFacts, JobKey, Transition, label
 from services.evaluator.policies import Override, PolicyBook, Scope
 from services.evaluator.schedules import InvalidSchedule, Schedule
 from services.evaluator.tables import (
@@ -54,7 +54,7 @@ def _firing(
     for where in _chunks_of(col(Alert.account_id), accounts):
         for account_id, job, kind, key in session.execute(query.where(where)):
             if partition_of(account_id) in partitions:
-                out.setdefault((account_id, job), set()).add(f"{kind}:{key}" if key else kind)
+                out.setdefault((account_id, job), set()).add(label(kind, key))
     return out
 
 

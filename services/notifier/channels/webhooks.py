@@ -73,11 +73,15 @@ def request_for(
 
 def endpoint_name(endpoint: WebhookEndpoint) -> str:
     """How logs and stored errors name an endpoint: its id and host, never its URL."""
+    return f"webhook {endpoint.id} ({endpoint_host(endpoint) or '?'})"
+
+
+def endpoint_host(endpoint: WebhookEndpoint) -> str | None:
+    """The host an endpoint's URL names (what may be shown of it), if it has a readable one."""
     try:
-        host = httpx.URL(endpoint.url).host
+        return httpx.URL(endpoint.url).host or None
     except httpx.InvalidURL:
-        host = "?"
-    return f"webhook {endpoint.id} ({host})"
+        return None
 
 
 def _failure(endpoint: WebhookEndpoint, exc: Exception) -> str:

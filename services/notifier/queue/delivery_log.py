@@ -13,8 +13,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-import httpx
-
+from services.notifier.channels.webhooks import endpoint_host
 from services.notifier.errors import Outcome
 from services.notifier.tables import Notification, NotifyTransition, WebhookEndpoint
 from shared.text import one_line
@@ -62,16 +61,8 @@ def log_suppressed(transition: NotifyTransition, reason: str) -> None:
 def _target(row: Notification, endpoint: WebhookEndpoint | None) -> dict[str, str | None]:
     if row.channel == "email":
         return {"recipient_domain": row.target.rpartition("@")[2]}
-    return {"endpoint_id": row.target, "endpoint_host": _host(endpoint)}
-
-
-def _host(endpoint: WebhookEndpoint | None) -> str | None:
-    if endpoint is None:
-        return None
-    try:
-        return httpx.URL(endpoint.url).host or None
-    except httpx.InvalidURL:
-        return None
+    return {"endpoint_id": row.target,
+            "endpoint_host": endpoint_host(endpoint) if endpoint is not None else None}
 
 
 def _error(error: str | None) -> str | None:
