@@ -7,6 +7,7 @@ can never turn the suite green by accident.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
+from nats.js.errors import ServerError
 from sqlalchemy.engine import make_url
 
 from shared.bus import Bus
@@ -57,6 +59,14 @@ async def bus(nats_url: str) -> AsyncIterator[Bus]:
 async def _reset_streams(bus: Bus) -> None:
     for spec in ALL_STREAMS:
         await bus.js.delete_stream(spec.name)
+    # nats-server removes a deleted stream's files in the background: creating it again at once
+    # can fail with "error creating store for stream" (seen once in CI), so give it a moment.
+    for _ in range(20):
+        try:
+            await bus.ensure_streams(ALL_STREAMS)
+            return
+        except ServerError:
+            await asyncio.sleep(0.1)
     await bus.ensure_streams(ALL_STREAMS)
 
 
