@@ -4,9 +4,10 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
-# Real servers and tools the tests and benchmarks drive (slapd for LDAP, rsync/restic for the
-# executor, wrk for bench/ingest; curl, jq and restic run the client examples of docs/ingest.md).
-DEB_PACKAGES = slapd ldap-utils rsync restic wrk valgrind curl jq
+# Real servers and tools the tests and benchmarks drive (slapd for LDAP; rsync, restic and sshd for
+# the executor; chromium for the portal's browser tests; wrk for bench/ingest; curl, jq and restic
+# run the client examples of docs/ingest.md).
+DEB_PACKAGES = slapd ldap-utils rsync restic openssh-server chromium wrk valgrind curl jq
 
 .PHONY: up test install system-packages lint pytest bench clean
 
