@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.credentials import digest, new_ping_key, new_token
 from shared.db import UtcDateTime
@@ -235,6 +235,16 @@ def lookup_path(session: Session, account_id: str) -> AccountPath:
     reseller, customer, account = account_path(session, account_id)
     return AccountPath(reseller.id, reseller.name, customer.id, customer.name, account.id,
                        account.name)
+
+
+def all_paths(session: Session) -> list[AccountPath]:
+    """Every account's path, in one query."""
+    rows = session.exec(
+        select(Account, Customer, Reseller)
+        .join(Customer, col(Customer.id) == Account.customer_id)
+        .join(Reseller, col(Reseller.id) == Account.reseller_id)
+    ).all()
+    return [AccountPath(r.id, r.name, c.id, c.name, a.id, a.name) for a, c, r in rows]
 
 
 class AccountPaths:

@@ -143,11 +143,17 @@ class Effective:
                               from_schedule=self.from_schedule)
 
 
-def effective(session: Session, account: str, job: str | None = None) -> Effective:
+def effective(
+    session: Session, account: str, job: str | None = None,
+    directory: Mapping[str, Value] | None = None,
+) -> Effective:
+    """``directory``: the account's values in the LDAP directory (when one is configured)."""
     found = session.get(Account, account)
     if found is None:
         raise ConfigError(f"no account {account!r}")
     book = load_policies(session)
+    if directory:
+        book.directory[account] = dict(directory)
     state = None if job is None else session.exec(select(JobState).where(
         JobState.account_id == account, JobState.job_name == job)).first()
     return Effective(found.tenant(), job, book,
