@@ -7,16 +7,11 @@ import json
 from datetime import timedelta
 
 import typer
-from sqlmodel import Session
 
 from services.cli import tables
 from services.cli.common import database, fail, refusing
 from services.evaluator import admin
-from services.evaluator.directory_thresholds import DirectoryThresholds
-from services.evaluator.policies import Value
 from shared.config import EvaluatorSettings
-from shared.directory import DirectoryError, configured
-from shared.tenancy import AccountNotFound, lookup_path
 
 app = typer.Typer(no_args_is_help=True, help="Alert thresholds, tolerances, minimum versions.")
 
@@ -90,7 +85,10 @@ def effective(
     """The values that apply to an account (or one of its jobs), after inheritance, where each
     comes from, and what bounds a run that never finishes."""
     with refusing(admin.ConfigError), database().session() as session:
-        found = admin.effective(session, account, job, _directory_values(session, account))
+        found = admin.effective(session, account, job, EvaluatorSettings())
+    if found.directory_error:
+        typer.echo(f"warning: the LDAP directory did not answer ({found.directory_error}); "
+                   "values it may hold are not shown", err=True)
     resolved = found.values
     if as_json:
         typer.echo(json.dumps({name: value for name, (value, _) in resolved.items()}))
@@ -107,27 +105,6 @@ def effective(
         return
     typer.echo(f"schedule: {found.schedule or 'none known to the evaluator'}")
     typer.echo("run_too_long: " + _too_long(found.run_bound(scheduled=found.schedule is not None)))
-
-
-def _directory_values(session: Session, account: str) -> dict[str, Value] | None:
-    """The account's thresholds in the LDAP directory, when one is configured; when it cannot
-    answer, the values are shown without it and stderr says so."""
-    settings = EvaluatorSettings()
-    if not configured(settings):
-        return None
-    try:
-        path = lookup_path(session, account)
-    except AccountNotFound:
-        return None  # effective() says there is no such account
-    directory = DirectoryThresholds(settings)
-    try:
-        return directory.of_account(path)
-    except DirectoryError as exc:
-        typer.echo(f"warning: the LDAP directory did not answer ({exc}); values it may hold "
-                   "are not shown", err=True)
-        return None
-    finally:
-        directory.close()
 
 
 def _too_long(bound: admin.Bound | None) -> str:
