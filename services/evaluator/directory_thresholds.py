@@ -28,6 +28,7 @@ from shared.tenancy import AccountPath
 log = logging.getLogger(__name__)
 
 SETTING = "quota_percent"
+Found = dict[Key, tuple[str, str]]  # account key -> (entry DN, the attribute's value)
 
 
 class DirectoryThresholds:
@@ -42,8 +43,17 @@ class DirectoryThresholds:
         self._refused: set[tuple[str, str]] = set()  # (dn, value) already logged as no percent
 
     def sync(self, accounts: Iterable[AccountPath]) -> bool:
-        """Read every account entry once and replace :attr:`values`; False (and the values
-        kept) when the directory cannot answer. Blocking: run it in a thread."""
+        """:meth:`read` and :meth:`apply` in one (blocking)."""
+        found = self.read()
+        if found is None:
+            return False
+        self.apply(found, accounts)
+        return True
+
+    def read(self) -> Found | None:
+        """Every account entry holding a threshold, by account key, read with one (paged)
+        search; None when the directory cannot answer (the values in force stay). Blocking:
+        run it in a thread."""
         try:
             entries = self._pool.search_all(
                 self._entries.base, self._entries.query_all(),
@@ -53,24 +63,37 @@ class DirectoryThresholds:
                 log.warning("directory unavailable: keeping the quota thresholds last read from "
                             "it (%d accounts) until it answers again: %s", len(self.values), exc)
             self.down = True
-            return False
+            return None
         if self.down:
             log.info("directory answers again: quota thresholds re-read")
         self.down = False
-        by_key: dict[Key, tuple[str, list[str]]] = {}
+        found: Found = {}
         for entry in entries:
+            raw = values(entry.attributes, self._attribute)
             key = self._entries.key_of_entry(entry.attributes)
-            if key is not None:
-                by_key.setdefault(key, (entry.dn, values(entry.attributes, self._attribute)))
-        found: dict[str, dict[str, Value]] = {}
+            if raw and key is not None:
+                found.setdefault(key, (entry.dn, raw[0]))
+        return found
+
+    def wanted(self, found: Found) -> tuple[str, set[str]] | None:
+        """Which accounts the entries found can belong to, as (``account`` or ``account_id``,
+        the names or ids), so that only those are loaded; None: any account may."""
+        for placeholder in ("account_id", "account"):
+            if placeholder in self._entries.placeholders:
+                return placeholder, {dict(key)[placeholder] for key in found}
+        return None
+
+    def apply(self, found: Found, accounts: Iterable[AccountPath]) -> None:
+        """Put the thresholds of the entries ``found`` in force for the ``accounts`` they match
+        (every other account has none from the directory)."""
+        values_now: dict[str, dict[str, Value]] = {}
         for account in accounts:
-            dn, raw = by_key.get(self._entries.key_of(account), ("", []))
-            if raw:
-                value = self._percent(dn, raw[0])
+            hit = found.get(self._entries.key_of(account))
+            if hit is not None:
+                value = self._percent(*hit)
                 if value is not None:
-                    found[account.account_id] = {SETTING: value}
-        self.values = found
-        return True
+                    values_now[account.account_id] = {SETTING: value}
+        self.values = values_now
 
     def of_account(self, account: AccountPath) -> dict[str, Value]:
         """One account's thresholds, read now with one search (for ``thresholds effective``,

@@ -273,7 +273,7 @@ class Evaluator:
             return
         # Partitions start with the directory's thresholds when it answers (else without them,
         # until it does: the sync keeps trying on the refresh interval).
-        await self.sync_directory()
+        await self._try_sync_directory()
         try:
             await asyncio.gather(self.relay.run(stop), self._manage(stop),
                                  self._sync_directory(stop))
@@ -284,22 +284,35 @@ class Evaluator:
         """Read the directory's thresholds once (one paged search for every account entry)
         and put them in force; False when the directory could not answer (the last values
         read stay in force)."""
-        assert self.directory is not None
-        paths = await self.db.run(all_paths)
-        synced = await asyncio.to_thread(self.directory.sync, paths)
-        if synced:
-            self.policies = dataclasses.replace(self.policies, directory=self.directory.values)
-        return synced
+        directory = self.directory
+        assert directory is not None
+        found = await asyncio.to_thread(directory.read)
+        if found is None:
+            return False
+        wanted = directory.wanted(found)
+        if not found:
+            paths = []
+        elif wanted is None:
+            paths = await self.db.run(all_paths)
+        elif wanted[0] == "account":
+            paths = await self.db.run(lambda s: all_paths(s, names=wanted[1]))
+        else:
+            paths = await self.db.run(lambda s: all_paths(s, ids=wanted[1]))
+        directory.apply(found, paths)
+        self.policies = dataclasses.replace(self.policies, directory=directory.values)
+        return True
 
     async def _sync_directory(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await pause(stop, self.settings.evaluator_refresh_seconds)
-            if stop.is_set():
-                return
-            try:
-                await self.sync_directory()
-            except Exception as exc:  # the database away: the next round tries again
-                log.warning("evaluator %s: directory sync failed: %r", self.replica_id, exc)
+            if not stop.is_set():
+                await self._try_sync_directory()
+
+    async def _try_sync_directory(self) -> None:
+        try:
+            await self.sync_directory()
+        except Exception as exc:  # the database away: the next round tries again
+            log.warning("evaluator %s: directory sync failed: %r", self.replica_id, exc)
 
     async def _manage(self, stop: asyncio.Event) -> None:
         try:
