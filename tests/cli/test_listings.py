@@ -131,7 +131,8 @@ LISTINGS: dict[tuple[str, ...], list[str]] = {
 }
 # Commands that print one record: --json is one object of its own shape, no paging.
 ONE_RECORD = {("accounts", "create"), ("accounts", "preferences"), ("tokens", "issue"),
-              ("webhooks", "add"), ("branding", "show"), ("thresholds", "effective"), ("notifications", "count")}
+              ("webhooks", "add"), ("branding", "show"), ("thresholds", "effective"),
+              ("notifications", "count")}
 
 
 def filled(args: tuple[str, ...], data: Data) -> list[str]:
