@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -24,13 +25,14 @@ from shared.runtime import Runtime
 from shared.webserver import serve_until
 from tests.portal.support import T0, job_state, seed_tenants
 
-Scrape = Callable[[PortalSettings], AbstractAsyncContextManager[dict[tuple[str, ...], float]]]
+Samples = dict[tuple[Any, ...], float]
+Scrape = Callable[[PortalSettings], AbstractAsyncContextManager[Samples]]
 
 
 @pytest.fixture
 def scrape(db: Database) -> Scrape:
     @asynccontextmanager
-    async def scraped(settings: PortalSettings) -> AsyncIterator[dict[tuple[str, ...], float]]:
+    async def scraped(settings: PortalSettings) -> AsyncIterator[Samples]:
         collector = register_backup_state(db, settings)
         stop, port = asyncio.Event(), free_port()
         server = asyncio.create_task(serve_until(
@@ -43,7 +45,7 @@ def scrape(db: Database) -> Scrape:
                         break
                     except httpx.TransportError:
                         await asyncio.sleep(0.05)
-            samples = {}
+            samples: Samples = {}
             for family in text_string_to_metric_families(response.text):
                 if family.name.startswith(("backstop_alerts_firing", "backstop_jobs",
                                            "backstop_job_last_success")):
