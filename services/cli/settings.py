@@ -13,6 +13,7 @@ from shared.config import (
     EvaluatorSettings,
     IngestSettings,
     NotifierSettings,
+    PortalSettings,
 )
 
 SERVICES: dict[str, type[BaseSettings]] = {
@@ -21,6 +22,7 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "evaluator, notifier": DirectorySettings,
     "evaluator": EvaluatorSettings,
     "notifier": NotifierSettings,
+    "portal": PortalSettings,
 }
 
 
