@@ -22,6 +22,7 @@ from services.executor.plugins.api import (
 
 # name -> "module:Class"
 BUILTINS = {
+    "rsync": "services.executor.plugins.rsync:RsyncPlugin",
     "command": "services.executor.plugins.command:CommandPlugin",
 }
 BUILTIN_DISTRIBUTION = "backstop"
