@@ -221,7 +221,7 @@ async def test_a_backup_over_ssh_transfers_lists_and_verifies(tmp_path: Path,
     again = await plugin.backup(second)
     assert again.files_transferred == 0 and not any(f.transferred for f in again.files)
     _corrupt_keeping_size_and_time(second.output / "a.txt")
-    with pytest.raises(VerificationFailed, match="a.txt"):
+    with pytest.raises(VerificationFailed, match=r"a\.txt"):
         await plugin.verify(second, again)
 
     items = await items_for(plugin, target, "rsync.sync", "s*", {"source": str(source)})
@@ -230,7 +230,7 @@ async def test_a_backup_over_ssh_transfers_lists_and_verifies(tmp_path: Path,
 
 async def test_an_unreachable_target_is_reported_as_such(tmp_path: Path) -> None:
     target = unreachable_target()
-    with pytest.raises(TargetUnreachable, match="ssh to nobody@127.0.0.1 failed"):
+    with pytest.raises(TargetUnreachable, match=r"ssh to nobody@127\.0\.0\.1 failed"):
         await plugin.probe(target, "rsync.sync", {"source": "/x"})
     ctx = context("rsync.sync", tmp_path / "series" / "2026-11-30-22-00-00-000",
                   target=target, source="/x")
