@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -89,7 +90,7 @@ def _user() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+def write_tree(root: Path, files: Mapping[str, str | bytes]) -> Path:
     """Files (relative path → content) under ``root``; returns ``root``."""
     for name, content in files.items():
         path = root / name

@@ -27,7 +27,8 @@ from services.executor.plugins.rsync import (
 from tests.executor.support import Sshd, context, unreachable_target, write_tree
 
 plugin = RsyncPlugin()
-FILES = {"a.txt": "hello", "sub/b.bin": b"\x00" * 5000, "sub/deeper/c d.txt": "spaces in name"}
+FILES: dict[str, str | bytes] = {"a.txt": "hello", "sub/b.bin": b"\x00" * 5000,
+                                 "sub/deeper/c d.txt": "spaces in name"}
 
 
 def _corrupt_keeping_size_and_time(path: Path) -> None:
