@@ -23,6 +23,7 @@ from services.executor.plugins.api import (
 # name -> "module:Class"
 BUILTINS = {
     "rsync": "services.executor.plugins.rsync:RsyncPlugin",
+    "restic": "services.executor.plugins.restic:ResticPlugin",
     "command": "services.executor.plugins.command:CommandPlugin",
 }
 BUILTIN_DISTRIBUTION = "backstop"
