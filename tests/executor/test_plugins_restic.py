@@ -7,6 +7,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ def repository(tmp_path: Path) -> Iterator[Path]:
     del os.environ["TEST_RESTIC_PASSWORD"]
 
 
-def _options(repo: Path, source: Path, **more: object) -> dict[str, object]:
+def _options(repo: Path, source: Path, **more: Any) -> dict[str, Any]:
     return {"repository": str(repo), "paths": [str(source)],
             "password_env": "TEST_RESTIC_PASSWORD", **more}
 
@@ -84,7 +85,7 @@ async def test_a_wrong_password_fails_the_backup_without_showing_it(
     source = write_tree(tmp_path / "src", {"a.txt": "hello"})
     secret = tmp_path / "password"
     secret.write_text("not the password\n")
-    options = {"repository": str(repository), "paths": [str(source)],
+    options: dict[str, Any] = {"repository": str(repository), "paths": [str(source)],
                "password_file": str(secret)}
     with pytest.raises(BackupFailed) as failed:
         await plugin.backup(context("restic.backup", tmp_path / "out", **options))

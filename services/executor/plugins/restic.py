@@ -227,7 +227,7 @@ class ResticPlugin(Plugin):
             raise VerificationFailed(f"restic snapshots failed (exit {done.returncode}): "
                                      f"{done.tail(3)}")
         # Over ssh restic first says "reading repository password from stdin" on stdout.
-        listed = next((json.loads(line) for line in done.stdout.splitlines()
+        listed: Any = next((json.loads(line) for line in done.stdout.splitlines()
                        if line.startswith("[")), [])
         return listed if isinstance(listed, list) else []
 
