@@ -24,6 +24,7 @@ from services.executor.plugins.api import (
 BUILTINS = {
     "rsync": "services.executor.plugins.rsync:RsyncPlugin",
     "restic": "services.executor.plugins.restic:ResticPlugin",
+    "postgres": "services.executor.plugins.postgres:PostgresPlugin",
     "command": "services.executor.plugins.command:CommandPlugin",
 }
 BUILTIN_DISTRIBUTION = "backstop"
