@@ -38,7 +38,7 @@ def show(name: str = typer.Argument(..., help="A plugin's name, e.g. rsync."),
     except PluginNotFound as exc:
         raise fail(exc.reason) from None
     info = found.plugins[name]
-    actions = [{"action": f"{name}.{a.name}", "summary": a.summary,
+    actions: list[dict[str, Any]] = [{"action": f"{name}.{a.name}", "summary": a.summary,
                 "options": [_option(field, spec) for field, spec in
                             a.options.model_fields.items()]} for a in plugin.actions]
     if as_json:

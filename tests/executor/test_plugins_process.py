@@ -28,10 +28,15 @@ def _alive(pid: int) -> bool:
     return status != "Z"
 
 
+def _pid_in(pidfile: Path) -> int | None:
+    text = pidfile.read_text().strip() if pidfile.exists() else ""
+    return int(text) if text else None
+
+
 async def _child_pid(pidfile: Path) -> int:
     for _ in range(100):
-        if pidfile.exists() and pidfile.read_text().strip():
-            return int(pidfile.read_text())
+        if (pid := _pid_in(pidfile)) is not None:
+            return pid
         await asyncio.sleep(0.05)
     raise AssertionError("the script did not start its child")
 

@@ -80,7 +80,7 @@ def test_unknown_plugins_and_actions_are_refused_by_name() -> None:
     with pytest.raises(PluginNotFound, match=r"plugin rsync has no action copy \(it has: "
                        r"rsync\.sync\)"):
         found.for_action("rsync.copy")
-    with pytest.raises(PluginNotFound, match="plugin.action"):
+    with pytest.raises(PluginNotFound, match=r"plugin\.action"):
         found.for_action("rsync")
 
 
