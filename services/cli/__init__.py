@@ -10,6 +10,7 @@ from services.cli import (
     database,
     jobs,
     notifications,
+    plugins,
     runner,
     runs,
     secret_keys,
@@ -41,3 +42,4 @@ app.add_typer(thresholds.app, name="thresholds")
 app.add_typer(secret_keys.app, name="secrets")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(runs.app, name="runs")
+app.add_typer(plugins.app, name="plugins")

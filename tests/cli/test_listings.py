@@ -147,11 +147,12 @@ LISTINGS: dict[tuple[str, ...], list[str]] = {
                        "LAST_STATUS", "NEXT_DUE_AT", "LAST_30_DAYS"],
     ("runs", "list", "--job", "{job}"): ["RUN", "STATUS", "STARTED", "DURATION_S", "BYTES",
                                          "FILES", "EXIT_CODE", "MESSAGE"],
+    ("plugins", "list"): ["PLUGIN", "ACTIONS", "DISTRIBUTION", "VERSION", "ERROR"],
 }
 # Commands that print one record: --json is one object of its own shape, no paging.
 ONE_RECORD = {("accounts", "create"), ("accounts", "preferences"), ("tokens", "issue"),
               ("webhooks", "add"), ("branding", "show"), ("thresholds", "effective"),
-              ("notifications", "count"), ("jobs", "show")}
+              ("notifications", "count"), ("jobs", "show"), ("plugins", "show")}
 
 
 def filled(args: tuple[str, ...], data: Data) -> list[str]:
