@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-
 WHOLE = "all"  # the item of a task covering the whole target
 
 

@@ -1,8 +1,8 @@
-"""From activities to tasks (DPOD's step 5): one task per matched target × item, in activity
+"""From activities to tasks (DPOD's step 5): one task per matched target x item, in activity
 order; a target that cannot be reached gives one skipped task with the reason, a pattern that
 matches nothing gives one skipped task saying so.
 
-Expansion itself is pure and fast (10,000 targets × 10 items in well under a second, see
+Expansion itself is pure and fast (10,000 targets x 10 items in well under a second, see
 ``bench/executor/expansion.py``): the flow probes targets and discovers their items first, and
 hands the findings in as :class:`Found` per activity and target.
 """
