@@ -184,8 +184,8 @@ class PlanRun:
         await asyncio.gather(*jobs)
         now = self.context.clock.now()
         activities = expand(plan, matched, found, self.execution.id, now)
-        for activity in activities:
-            activity.settle(now)
+        for run in activities:
+            run.settle(now)
         return activities
 
     async def _run_tasks(self, tasks: list[TaskExecution]) -> None:
