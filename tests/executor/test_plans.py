@@ -132,7 +132,7 @@ def test_the_same_object_in_two_files_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PlanFileError, match=r"b.yaml:2:1: Target web: metadata.name: declared "
                        r"twice \(first at .*a.yaml:1\)"):
         load_files([first, second])
-    with pytest.raises(PlanFileError, match="missing.yaml:1:1: file: No such file"):
+    with pytest.raises(PlanFileError, match=r"missing\.yaml:1:1: file: No such file"):
         load_files([tmp_path / "missing.yaml"])
 
 
