@@ -1,140 +1,122 @@
-"""Helpers for the executor's tests: plans from YAML text, a registry with test plugins, and
-plugins whose behaviour a test sets (slow quiesce, failing verification, a concurrency meter)."""
+"""Helpers for the executor's tests: a real sshd on a free port with its own keys, and trees of
+files to back up."""
 
 from __future__ import annotations
 
-import asyncio
-import textwrap
-from collections import Counter
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from services.executor.plans.files import load_text
-from services.executor.plans.models import Inventory, Plan, Target
-from services.executor.plugins import registry
-from services.executor.plugins.api import (
-    Action,
-    ActionOptions,
-    BackupFailed,
-    BackupResult,
-    FileEntry,
-    Item,
-    Plugin,
-    TargetUnreachable,
-    TaskContext,
-    Verification,
-    VerificationFailed,
-)
-from services.executor.plugins.registry import PluginInfo, Registry
+from services.executor.plugins.api import Item, SshAccess, Target, TaskContext
+from shared.natsd import free_port
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 
-def objects(text: str) -> tuple[list[Plan], Inventory]:
-    """The plans and the inventory a YAML text declares."""
-    declared = load_text(textwrap.dedent(text), "test.yaml")
-    plans = [d.obj for d in declared if isinstance(d.obj, Plan)]
-    targets = [d.obj for d in declared if isinstance(d.obj, Target)]
-    return plans, Inventory(targets)
+def _keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
+                   check=True, capture_output=True)
 
 
-def plan_yaml(destination: Path, activities: str, *, extra: str = "",
-              targets: tuple[str, ...] = ("alpha", "beta")) -> str:
-    """A plan ``p`` over local targets, with the activities given (YAML list items, indented
-    four spaces) and ``extra`` spec lines (indented two spaces)."""
-    inventory = "".join(f"kind: Target\nmetadata: {{name: {t}}}\n---\n" for t in targets)
-    body = textwrap.indent(textwrap.dedent(activities).strip(), "    ")
-    more = textwrap.indent(textwrap.dedent(extra).strip(), "  ")
-    return (f"{inventory}kind: Plan\nmetadata: {{name: p}}\nspec:\n  account: R/C/A\n"
-            f"  destination: {{path: '{destination}'}}\n{more}\n  activities:\n{body}\n")
+@dataclass
+class Sshd:
+    """An sshd of its own (``sshd -D -e``) on 127.0.0.1:``port``, accepting ``client_key`` for
+    the current user, and stopped by :meth:`stop`."""
+
+    folder: Path
+    port: int = 0
+    client_key: Path = field(init=False)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Sshd:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        host_key = self.folder / "host_ed25519"
+        self.client_key = self.folder / "client_ed25519"
+        _keygen(host_key)
+        _keygen(self.client_key)
+        authorized = self.folder / "authorized_keys"
+        authorized.write_text((self.folder / "client_ed25519.pub").read_text())
+        authorized.chmod(0o600)
+        self.port = self.port or free_port()
+        config = self.folder / "sshd_config"
+        config.write_text("\n".join([
+            f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
+            f"AuthorizedKeysFile {authorized}", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no", "PidFile none",
+            "PermitRootLogin prohibit-password", "LogLevel ERROR", ""]))
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sshd exited: {self.process.stderr.read().decode()}"  # type: ignore[union-attr]
+                                   )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("sshd did not listen within 10 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def access(self) -> SshAccess:
+        return SshAccess(user=os.environ.get("USER") or _user(), port=self.port,
+                         key=self.client_key,
+                         options=("StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null",
+                                  "LogLevel=ERROR"))
+
+    def target(self, name: str = "remote") -> Target:
+        return Target(name=name, address="127.0.0.1", ssh=self.access())
 
 
-class Behaviour:
-    """What the test plugin does; a test sets the fields, the plugin records what happened."""
+def _user() -> str:
+    import pwd
 
-    def __init__(self) -> None:
-        self.quiesces = True  # False: is_quiesced never says yes
-        self.unquiesces = True
-        self.backup_seconds = 0.0
-        self.backup_error: str | None = None
-        self.verify_error: str | None = None
-        self.unreachable: set[str] = set()
-        self.items: dict[str, list[str]] = {}
-        self.calls: list[tuple[str, str, str]] = []  # (call, target, item)
-        self.quiesced: set[str] = set()
-        self.running: Counter[str] = Counter()
-        self.most_per_target = 0
-        self.most_at_once = 0
-        self.on_backup: Any = None  # called with the context before the backup's wait
-
-    def note(self, call: str, ctx: TaskContext) -> None:
-        self.calls.append((call, ctx.target.name, ctx.item.name))
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
-class ProbeOptions(ActionOptions):
-    pass
+def write_tree(root: Path, files: Mapping[str, str | bytes]) -> Path:
+    """Files (relative path → content) under ``root``; returns ``root``."""
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return root
 
 
-class ProbePlugin(Plugin):
-    """``probe.copy``: writes one file; quiesces, discovers and fails as its Behaviour says."""
-
-    name = "probe"
-    summary = "test plugin"
-    actions = (Action(name="copy", summary="write a file", options=ProbeOptions),)
-    quiesces = True
-    discovers = True
-
-    def __init__(self, behaviour: Behaviour | None = None) -> None:
-        self.behaviour = behaviour or Behaviour()
-
-    async def probe(self, target: Any, action: str, options: Any) -> None:
-        if target.name in self.behaviour.unreachable:
-            raise TargetUnreachable(f"{target.name} does not answer")
-
-    async def discover(self, target: Any, action: str, options: Any) -> list[Item]:
-        return [Item(name=n) for n in self.behaviour.items.get(target.name, [])]
-
-    async def quiesce(self, ctx: TaskContext) -> None:
-        self.behaviour.note("quiesce", ctx)
-        if self.behaviour.quiesces:
-            self.behaviour.quiesced.add(ctx.target.name)
-
-    async def unquiesce(self, ctx: TaskContext) -> None:
-        self.behaviour.note("unquiesce", ctx)
-        if self.behaviour.unquiesces:
-            self.behaviour.quiesced.discard(ctx.target.name)
-
-    async def is_quiesced(self, ctx: TaskContext) -> bool:
-        return ctx.target.name in self.behaviour.quiesced
-
-    async def backup(self, ctx: TaskContext) -> BackupResult:
-        b = self.behaviour
-        b.note("backup", ctx)
-        b.running[ctx.target.name] += 1
-        b.most_per_target = max(b.most_per_target, b.running[ctx.target.name])
-        b.most_at_once = max(b.most_at_once, sum(b.running.values()))
-        try:
-            if b.on_backup is not None:
-                b.on_backup(ctx)
-            await asyncio.sleep(b.backup_seconds)
-            if b.backup_error:
-                raise BackupFailed(b.backup_error)
-            (ctx.output / "data.txt").write_text(f"{ctx.target.name}/{ctx.item.name}\n")
-        finally:
-            b.running[ctx.target.name] -= 1
-        return BackupResult(files=[FileEntry(path="data.txt", size=len(ctx.target.name) + 1)],
-                            files_transferred=1, bytes=10,
-                            facts={"probe.version": "1.0", "os": "test"})
-
-    async def verify(self, ctx: TaskContext, result: BackupResult) -> Verification:
-        self.behaviour.note("verify", ctx)
-        if self.behaviour.verify_error:
-            raise VerificationFailed(self.behaviour.verify_error, ["data.txt: size differs"])
-        return Verification(method="test", checked=1)
+def stamp(moment: datetime) -> str:
+    """The executor's folder name for a backup taken at ``moment``."""
+    return moment.strftime("%Y-%m-%d-%H-%M-%S-") + f"{moment.microsecond // 1000:03d}"
 
 
-def plugins(behaviour: Behaviour | None = None) -> Registry:
-    """The built-in plugins and ``probe`` (with a fresh or the given behaviour)."""
-    reg = registry.load(entries=[])
-    plugin = ProbePlugin(behaviour)
-    reg.plugins["probe"] = PluginInfo("probe", "tests.executor.support:ProbePlugin", "tests",
-                                      "0", plugin)
-    return reg
+def context(action: str, output: Path, *, target: Target | None = None,
+            item: str = "all", **options: object) -> TaskContext:
+    """A task's context writing into ``output`` (its parent is the series folder)."""
+    return TaskContext(target=target or Target(name="localhost"), item=Item(name=item),
+                       action=action, options=dict(options), output=output,
+                       destination=output.parent, env={"BACKSTOP_PLAN": "test"})
+
+
+def unreachable_target() -> Target:
+    """An ssh target on a port nothing listens on."""
+    return Target(name="down", address="127.0.0.1", ssh=SshAccess(
+        user="nobody", port=free_port(), connect_timeout=3,
+        options=("StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null")))

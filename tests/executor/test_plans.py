@@ -19,7 +19,7 @@ from services.executor.plans.models import DEFAULT_OUTPUT, Inventory, Plan, Targ
 from services.executor.plans.paths import render, reserve, series_pattern, timestamp
 from shared.db import Database
 from shared.scopes import Scope
-from tests.executor.support import plugins
+from tests.executor.probe import plugins
 from tests.support import make_account
 
 GOOD = """\
