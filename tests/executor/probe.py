@@ -1,5 +1,6 @@
 """A plugin whose behaviour a test sets (slow quiesce, failing verification, a concurrency
 meter), the registry holding it, and plans from YAML text for the flow's tests."""
+
 from __future__ import annotations
 
 import asyncio
@@ -63,6 +64,7 @@ class Behaviour:
         self.most_per_target = 0
         self.most_at_once = 0
         self.on_backup: Any = None  # called with the context before the backup's wait
+        self.backing_up = asyncio.Event()  # set once a backup runs
 
     def note(self, call: str, ctx: TaskContext) -> None:
         self.calls.append((call, ctx.target.name, ctx.item.name))
@@ -108,6 +110,7 @@ class ProbePlugin(Plugin):
         b = self.behaviour
         b.note("backup", ctx)
         b.running[ctx.target.name] += 1
+        b.backing_up.set()
         b.most_per_target = max(b.most_per_target, b.running[ctx.target.name])
         b.most_at_once = max(b.most_at_once, sum(b.running.values()))
         try:
