@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from tests.executor.probe import Behaviour, objects, plan_yaml, plugins
 from tests.executor.support import write_tree
 
 
-def context(behaviour: Behaviour | None = None, **kwargs: object) -> ExecutionContext:
+def context(behaviour: Behaviour | None = None, **kwargs: Any) -> ExecutionContext:
     return ExecutionContext(plugins=plugins(behaviour), **kwargs)
 
 
