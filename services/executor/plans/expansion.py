@@ -66,7 +66,8 @@ def expand(plan: Plan, matched: Sequence[Sequence[str]], found: Mapping[tuple[in
             tasks.append(TaskExecution(
                 f"{execution_id}.{sequence}", index, sequence, activity.targets,
                 item_pattern or WHOLE, action, status=skipped, status_at=now,
-                error=f"no target matches {activity.targets!r}"))
+                error=f"no target matches {activity.targets!r}", target_known=False,
+                item_known=False))
             continue
         for target in targets:
             result = found.get((index, target))
@@ -75,14 +76,14 @@ def expand(plan: Plan, matched: Sequence[Sequence[str]], found: Mapping[tuple[in
                 tasks.append(TaskExecution(
                     f"{execution_id}.{sequence}", index, sequence, target, item_pattern or WHOLE,
                     action, status=failed if result is not None and result.failed else skipped,
-                    status_at=now,
+                    status_at=now, item_known=item_pattern is None,
                     error=result.reason if result is not None else "target not probed"))
                 continue
             if not result.items:
                 sequence += 1
                 tasks.append(TaskExecution(
                     f"{execution_id}.{sequence}", index, sequence, target, item_pattern or WHOLE,
-                    action, status=skipped, status_at=now,
+                    action, status=skipped, status_at=now, item_known=False,
                     error=f"no item of {target} matches {item_pattern!r}"))
                 continue
             for item in result.items:
