@@ -27,7 +27,7 @@ from services.executor.tables import (
     TaskFileRow,
     TaskRow,
 )
-from shared.clock import FakeClock
+from shared.clock import FakeClock, SystemClock
 from shared.db import Database, core_table
 from shared.scopes import Scope
 from shared.tenancy import IssuedAccount
@@ -51,7 +51,7 @@ async def run_plan(db: Database, behaviour: Behaviour | None = None, *, keep: in
         plan = catalog.load_plan(session, "p")
         inventory = catalog.inventory(session)
     ctx = ExecutionContext(plugins=plugins(behaviour), history=DatabaseHistory(db, keep),
-                           **({"clock": clock} if clock else {}))
+                           clock=clock or SystemClock())
     return await execute(plan, inventory, ctx, **kwargs)
 
 
