@@ -93,7 +93,7 @@ def test_a_bad_file_is_refused_with_file_line_and_field(env: Database, tmp_path:
         f"error: {path}:4:12: Plan p: spec.account: no account 'MSP/Acme/nobody' (create it "
         "with backstop accounts create)",
         f"{path}:7:51: Plan p: spec.activities[0].options.source: Field required",
-        f"{path}:7:53: Plan p: spec.activities[0].options.sauce: Extra inputs are not "
+        f"{path}:7:59: Plan p: spec.activities[0].options.sauce: Extra inputs are not "
         "permitted"]
     assert json.loads(invoke("plans", "list", "--json"))["total"] == 0
 
