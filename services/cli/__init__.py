@@ -10,6 +10,7 @@ from services.cli import (
     database,
     notifications,
     plans,
+    plugins,
     runner,
     secret_keys,
     settings,
@@ -40,3 +41,4 @@ app.add_typer(thresholds.app, name="thresholds")
 app.add_typer(secret_keys.app, name="secrets")
 app.add_typer(plans.app, name="plans")
 app.add_typer(plans.targets_app, name="targets")
+app.add_typer(plugins.app, name="plugins")
