@@ -100,13 +100,13 @@ def history(
 
 @app.command()
 def enable(name: str = typer.Argument(..., help="The plan's name.")) -> None:
-    """Let the plan run on its schedule again (until a file applied says otherwise)."""
+    """Let the plan run on its schedule again (until it is applied with changed content)."""
     _switch(name, True)
 
 
 @app.command()
 def disable(name: str = typer.Argument(..., help="The plan's name.")) -> None:
-    """Stop scheduling the plan (until enabled, or a file applied says otherwise)."""
+    """Stop scheduling the plan (until enabled, or applied with changed content)."""
     _switch(name, False)
 
 
