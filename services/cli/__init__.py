@@ -10,6 +10,7 @@ from services.cli import (
     database,
     jobs,
     notifications,
+    plans,
     plugins,
     runner,
     runs,
@@ -42,4 +43,6 @@ app.add_typer(thresholds.app, name="thresholds")
 app.add_typer(secret_keys.app, name="secrets")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(runs.app, name="runs")
+app.add_typer(plans.app, name="plans")
+app.add_typer(plans.targets_app, name="targets")
 app.add_typer(plugins.app, name="plugins")

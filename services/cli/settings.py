@@ -11,6 +11,7 @@ from shared.config import (
     BaseServiceSettings,
     DirectorySettings,
     EvaluatorSettings,
+    ExecutorSettings,
     IngestSettings,
     NotifierSettings,
     PortalSettings,
@@ -23,6 +24,7 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "evaluator": EvaluatorSettings,
     "notifier": NotifierSettings,
     "portal": PortalSettings,
+    "executor": ExecutorSettings,
 }
 
 

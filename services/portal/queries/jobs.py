@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from services.evaluator.admin import Bound, effective
 from services.evaluator.policies import SETTINGS, Value
-from services.evaluator.schedules import InvalidSchedule, Schedule
+from shared.schedules import InvalidSchedule, Schedule
 from services.evaluator.tables import Alert, JobState
 from services.portal.queries.overview import JobRow, job_row
 from shared.db import core_table
