@@ -18,6 +18,7 @@ TABLE_MODULES = [
     "services.notifier.tables",
     "services.ingest.tables",
     "services.portal.tables",
+    "services.portal.history.tables",
 ]
 for module in TABLE_MODULES:
     try:
