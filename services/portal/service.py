@@ -1,12 +1,15 @@
-"""Runs the portal under uvicorn until the runtime says stop, with its live alert feed."""
+"""The portal service: the run history projection (services/portal/history) and, unless
+``BACKSTOP_PORTAL_PORT`` is 0, the web pages under uvicorn with their live alert feed."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from fastapi import FastAPI
 
 from services.portal.app import create_app
+from services.portal.history.service import run_projection
 from services.portal.state import PortalState
 from shared.config import PortalSettings
 from shared.runtime import Runtime
@@ -21,12 +24,11 @@ def build(settings: PortalSettings, runtime: Runtime) -> FastAPI:
 
 
 async def run(settings: PortalSettings, runtime: Runtime) -> None:
-    if not settings.portal_port:
-        return
-    app = build(settings, runtime)
-    state: PortalState = app.state.portal
-    await asyncio.gather(
-        serve_until(app, settings.portal_host, settings.portal_port, runtime.stop,
-                    settings.http_limits(), settings.access_log),
-        state.feed.run(runtime.stop),
-    )
+    tasks: list[Awaitable[None]] = [run_projection(settings, runtime)]
+    if settings.portal_port:
+        app = build(settings, runtime)
+        state: PortalState = app.state.portal
+        tasks += [serve_until(app, settings.portal_host, settings.portal_port, runtime.stop,
+                              settings.http_limits(), settings.access_log),
+                  state.feed.run(runtime.stop)]
+    await asyncio.gather(*tasks)
