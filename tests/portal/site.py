@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -15,13 +17,16 @@ from services.evaluator.tables import Alert, AlertTransition, JobState
 from services.portal import users
 from services.portal.app import create_app
 from services.portal.history.projection import apply_ingest
+from services.portal.state import PortalState
 from services.portal.users import Role
 from shared.bus import Bus
 from shared.config import PortalSettings
 from shared.db import Database
 from shared.events import Event, RunReported, utcnow
+from shared.natsd import free_port
 from shared.tenancy import IssuedAccount, Job, get_or_create_job
-from tests.support import make_account
+from shared.webserver import serve_until
+from tests.support import eventually, make_account
 
 PASSWORD = "correct horse battery"
 SECRET = "test-session-secret-" + "x" * 20
@@ -130,3 +135,41 @@ def seed_alert(db: Database, issued: IssuedAccount, job: str | None, *,
         session.add(AlertTransition(alert_id=alert.id, sequence=1, state="firing",
                                     summary=summary))
         return alert
+
+
+class RunningPortal:
+    """The portal app under uvicorn on a free port, with its live alert feed, in this loop."""
+
+    def __init__(self, db: Database, data_dir: Path, bus: Bus | None, **overrides: object
+                 ) -> None:
+        self.app = portal_app(db, data_dir, bus, **overrides)
+        self.bus = bus
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def state(self) -> PortalState:
+        state: PortalState = self.app.state.portal
+        return state
+
+    async def start(self) -> None:
+        self.state.stop = self._stop
+        self._tasks = [
+            asyncio.create_task(serve_until(self.app, "127.0.0.1", self.port, self._stop)),
+            asyncio.create_task(self.state.feed.run(self._stop)),
+        ]
+        async with httpx.AsyncClient() as client:
+            async def answers() -> bool:
+                try:
+                    return (await client.get(f"{self.url}/login")).status_code == 200
+                except httpx.TransportError:
+                    return False
+            await eventually(answers)
+        if self.bus is not None:
+            await eventually(self.state.feed.following.is_set)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
