@@ -13,7 +13,7 @@ from datetime import datetime
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 640, 160
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 8, 10, 24
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 96, 8, 10, 24
 
 
 @dataclass(frozen=True)

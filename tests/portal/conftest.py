@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from playwright.async_api import Browser, async_playwright
 
 from shared.bus import Bus
 from shared.db import Database
+from tests.notifier.slapd import Slapd
 from tests.portal.site import RunningPortal, Tenants, portal_app, tenants
 
 
@@ -51,3 +53,17 @@ async def running_portal(sqlite_db: Database, tmp_path: Path, bus: Bus
         yield portal
     finally:
         await portal.stop()
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Iterator[Slapd]:
+    """A real slapd (the notifier's test directory) with the people the portal logs in."""
+    if not os.path.exists("/usr/sbin/slapd"):
+        if os.environ.get("CI"):
+            pytest.fail("slapd is required under CI (apt-get install slapd)")
+        pytest.skip("slapd is not installed (apt-get install slapd)")
+    server = Slapd(tmp_path / "slapd")
+    server.start()
+    server.seed_tree()
+    yield server
+    server.stop()
