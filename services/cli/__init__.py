@@ -8,8 +8,10 @@ from services.cli import (
     accounts,
     branding,
     database,
+    jobs,
     notifications,
     runner,
+    runs,
     secret_keys,
     settings,
     thresholds,
@@ -39,3 +41,5 @@ app.add_typer(branding.app, name="branding")
 app.add_typer(thresholds.app, name="thresholds")
 app.add_typer(secret_keys.app, name="secrets")
 app.add_typer(users.app, name="users")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(runs.app, name="runs")

@@ -1,5 +1,6 @@
-"""The portal service: the run history projection (services/portal/history) and, unless
-``BACKSTOP_PORTAL_PORT`` is 0, the web pages under uvicorn with their live alert feed."""
+"""The portal service: the run history projection (services/portal/history), the backup state
+on the process's /metrics (services/portal/backup_state.py) and, unless ``BACKSTOP_PORTAL_PORT``
+is 0, the web pages under uvicorn with their live alert feed."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import asyncio
 from collections.abc import Awaitable
 
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
 from services.portal.app import create_app
+from services.portal.backup_state import register_backup_state
 from services.portal.history.service import run_projection
 from services.portal.state import PortalState
 from shared.config import PortalSettings
@@ -31,4 +34,8 @@ async def run(settings: PortalSettings, runtime: Runtime) -> None:
         tasks += [serve_until(app, settings.portal_host, settings.portal_port, runtime.stop,
                               settings.http_limits(), settings.access_log),
                   state.feed.run(runtime.stop)]
-    await asyncio.gather(*tasks)
+    collector = register_backup_state(runtime.db, settings)
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        REGISTRY.unregister(collector)
