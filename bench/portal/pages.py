@@ -92,8 +92,10 @@ async def bench(rounds: int, loads: int) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://portal") as client:
             await log_in(client)
             for name, path in pages.items():
-                await timed(lambda path=path: client.get(path), 3)  # warm caches
-                report("server", name, await timed(lambda path=path: client.get(path), rounds))
+                def get(path: str = path) -> Awaitable[httpx.Response]:
+                    return client.get(path)
+                await timed(get, 3)  # warm caches
+                report("server", name, await timed(get, rounds))
         await browser_loads(app, pages, loads)
         db.dispose()
 
