@@ -115,9 +115,10 @@ async def test_a_consultant_finds_the_failing_job_and_sees_new_alerts_live(
         severity="error", sequence=1, job="mail-archive",
         summary="Backup job mail-archive failed: quota exceeded", first_seen=utcnow(),
         last_changed=utcnow())
+    live = page.locator("#live")
+    await expect(live).to_have_class(re.compile(r"\blive-empty\b"))  # nothing new yet
     sent = time.monotonic()
     await bus.publish(event)
-    live = page.locator("#live")
     await expect(live.get_by_role("link", name="Backup job mail-archive failed: quota "
                                                 "exceeded")).to_be_visible(timeout=1000)
     assert time.monotonic() - sent < 1.0
