@@ -18,6 +18,7 @@ from services.cli import (
     settings,
     thresholds,
     tokens,
+    users,
     webhooks,
 )
 
@@ -41,6 +42,7 @@ app.add_typer(notifications.app, name="notifications")
 app.add_typer(branding.app, name="branding")
 app.add_typer(thresholds.app, name="thresholds")
 app.add_typer(secret_keys.app, name="secrets")
+app.add_typer(users.app, name="users")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(runs.app, name="runs")
 app.add_typer(plans.app, name="plans")

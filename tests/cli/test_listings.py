@@ -29,7 +29,9 @@ from services.notifier.tables import (
     Notification,
     NotifyTransition,
 )
+from services.portal import users
 from services.portal.history.projection import apply_ingest
+from services.portal.users import Role
 from shared.db import Database
 from shared.events import RunReported, utcnow
 from shared.tenancy import IssuedAccount, get_or_create_job, issue_token
@@ -130,6 +132,8 @@ def data(db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Data:
         session.flush()
         for n in range(3):
             history.queue(session, f"execution{n}", "nightly", utcnow() - timedelta(hours=n))
+        for n in range(3):
+            users.add(session, f"op{n}@example.com", Role.operator, None)
     notification = seed_notifications(db, accounts[0], issued[0].customer.id,
                                       issued[0].reseller.id)
     return Data(accounts, webhooks, notification, seed_runs(db, issued[0]))
@@ -167,12 +171,14 @@ LISTINGS: dict[tuple[str, ...], list[str]] = {
     ("plans", "history", "{plan}"): ["ID", "QUEUED_AT", "TARGETS", "ITEMS", "STATUS",
                                      "SUCCEEDED", "FAILED", "SKIPPED", "ERROR"],
     ("targets", "list"): ["NAME", "ADDRESS", "LABELS", "SSH", "GENERATION", "APPLIED_AT"],
+    ("users", "list"): ["EMAIL", "ROLE", "RESELLER_ID", "CUSTOMER_ID", "READ_ONLY", "LOGIN",
+                        "CREATED_AT", "LAST_LOGIN_AT"],
 }
 # Commands that print one record: --json is one object of its own shape, no paging.
 ONE_RECORD = {("accounts", "create"), ("accounts", "preferences"), ("tokens", "issue"),
               ("webhooks", "add"), ("branding", "show"), ("thresholds", "effective"),
               ("notifications", "count"), ("jobs", "show"), ("plugins", "show"),
-              ("plans", "show"), ("plans", "apply")}
+              ("plans", "show"), ("plans", "apply"), ("users", "add")}
 
 
 def filled(args: tuple[str, ...], data: Data) -> list[str]:

@@ -12,10 +12,10 @@ from sqlmodel import Session
 
 from services.evaluator.admin import Bound, effective
 from services.evaluator.policies import SETTINGS, Value
-from shared.schedules import InvalidSchedule, Schedule
 from services.evaluator.tables import Alert, JobState
 from services.portal.queries.overview import JobRow, job_row
 from shared.db import core_table
+from shared.schedules import InvalidSchedule, Schedule
 from shared.scopes import Scope
 
 NEXT_DUE = 5
