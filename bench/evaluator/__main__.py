@@ -31,7 +31,7 @@ from pathlib import Path
 from sqlalchemy import insert, select
 from sqlmodel import col
 
-from services.evaluator.schedules import Schedule
+from shared.schedules import Schedule
 from services.evaluator.service import Evaluator, partition_spec
 from services.evaluator.tables import AccountState, Alert, EvaluatorMember, JobState
 from shared.bus import Bus

@@ -15,7 +15,7 @@ from services.evaluator import dormancy, failures, missed, overruns, quota, vers
 from services.evaluator.deadlines import DeadlineIndex
 from services.evaluator.facts import AccountFacts, JobFacts, JobKey, Transition
 from services.evaluator.policies import PolicyBook, Value
-from services.evaluator.schedules import InvalidSchedule, Schedule
+from shared.schedules import InvalidSchedule, Schedule
 from shared.clock import Clock
 from shared.events import (
     Event,

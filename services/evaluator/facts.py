@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from services.evaluator.policies import Value
-from services.evaluator.schedules import Schedule
+from shared.schedules import Schedule
 from shared.events import Severity, Tenant
 
 JobKey = tuple[str, str]  # (account id, job name)

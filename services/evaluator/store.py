@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from services.evaluator import alerts
 from services.evaluator.facts import AccountFacts, JobFacts, JobKey, Transition, label
 from services.evaluator.policies import Override, PolicyBook, Scope
-from services.evaluator.schedules import InvalidSchedule, Schedule
+from shared.schedules import InvalidSchedule, Schedule
 from services.evaluator.tables import (
     AccountState,
     Alert,

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from croniter import croniter
 
-from services.evaluator import schedules
-from services.evaluator.schedules import MAX_PER_WINDOW, InvalidSchedule, Schedule
+from shared import schedules
+from shared.schedules import MAX_PER_WINDOW, InvalidSchedule, Schedule
 
 ZURICH = ZoneInfo("Europe/Zurich")
 
