@@ -31,7 +31,6 @@ from pathlib import Path
 from sqlalchemy import insert, select
 from sqlmodel import col
 
-from shared.schedules import Schedule
 from services.evaluator.service import Evaluator, partition_spec
 from services.evaluator.tables import AccountState, Alert, EvaluatorMember, JobState
 from shared.bus import Bus
@@ -39,6 +38,7 @@ from shared.config import EvaluatorSettings
 from shared.db import Database, core_table
 from shared.events import Event, HeartbeatReported, RunReported, Tenant, UsageReported
 from shared.natsd import EmbeddedNats
+from shared.schedules import Schedule
 from shared.streams import EVALUATOR_PARTITIONS, partition_of
 from shared.tenancy import Account, Customer, Job, Reseller
 

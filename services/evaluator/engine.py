@@ -15,7 +15,6 @@ from services.evaluator import dormancy, failures, missed, overruns, quota, vers
 from services.evaluator.deadlines import DeadlineIndex
 from services.evaluator.facts import AccountFacts, JobFacts, JobKey, Transition
 from services.evaluator.policies import PolicyBook, Value
-from shared.schedules import InvalidSchedule, Schedule
 from shared.clock import Clock
 from shared.events import (
     Event,
@@ -25,6 +24,7 @@ from shared.events import (
     Tenant,
     UsageReported,
 )
+from shared.schedules import InvalidSchedule, Schedule
 
 log = logging.getLogger(__name__)
 

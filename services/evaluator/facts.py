@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from services.evaluator.policies import Value
-from shared.schedules import Schedule
 from shared.events import Severity, Tenant
+from shared.schedules import Schedule
 
 JobKey = tuple[str, str]  # (account id, job name)
 Action = Literal["fire", "resolve"]

@@ -14,7 +14,6 @@ from sqlmodel import Session, col, select
 from services.evaluator import alerts
 from services.evaluator.facts import AccountFacts, JobFacts, JobKey, Transition, label
 from services.evaluator.policies import Override, PolicyBook, Scope
-from shared.schedules import InvalidSchedule, Schedule
 from services.evaluator.tables import (
     AccountState,
     Alert,
@@ -24,6 +23,7 @@ from services.evaluator.tables import (
 )
 from shared.db import core_table
 from shared.events import AlertChanged, Tenant
+from shared.schedules import InvalidSchedule, Schedule
 from shared.streams import partition_of
 from shared.tenancy import Account, get_or_create_job
 
