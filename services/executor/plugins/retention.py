@@ -1,0 +1,143 @@
+"""Retention for folder-per-backup destinations: which backups to remove.
+
+Two rules, each a pure function choosing what to delete (tested with many dates), and the I/O
+that deletes:
+
+* :func:`to_forget`: keep-last / keep-daily / keep-weekly / keep-monthly, as restic's ``forget``
+  counts them: a backup is kept if any rule keeps it; ``keep_daily=N`` keeps the newest backup of
+  each of the N most recent days that have one (weekly: ISO weeks; monthly: calendar months).
+  With no rule on, nothing is removed. Days are counted in the time zone given (UTC by default).
+* :func:`space_order`: under space pressure (INPE's space management), the backups that may go,
+  oldest first across every series, each series keeping at least its newest ``keep_min``.
+  :func:`make_room` deletes in that order until enough space is free and says what it removed.
+
+A backup is a folder whose name is its time (the executor's ``2026-11-30-22-48-00-000``, or any
+name starting with ``YYYY-MM-DD``); other folders are timed by their modification time. The
+folder being written (``current``) is never a candidate.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+
+from services.executor.plugins.api import RetentionPolicy, RetentionResult
+
+_STAMP = re.compile(
+    r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})"
+    r"(?:[-T_](?P<H>\d{2})-?(?P<M>\d{2})-?(?P<S>\d{2})(?:-(?P<ms>\d{1,6}))?)?")
+
+
+@dataclass(frozen=True)
+class Backup:
+    """One backup of a series: where it is, and when it was taken (timezone-aware)."""
+
+    path: Path
+    time: datetime
+
+
+def time_of(folder: Path) -> datetime:
+    """When a backup folder was taken: from its name when it starts with a timestamp (read as
+    UTC), else its modification time."""
+    match = _STAMP.match(folder.name)
+    if match:
+        g = match.groupdict()
+        ms = g["ms"] or "0"
+        return datetime(int(g["y"]), int(g["m"]), int(g["d"]), int(g["H"] or 0),
+                        int(g["M"] or 0), int(g["S"] or 0),
+                        int(ms.ljust(6, "0")) if len(ms) <= 6 else 0, tzinfo=UTC)
+    return datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+
+
+def backups_in(series: Path, *, current: Path | None = None) -> list[Backup]:
+    """The backup folders of a series (the siblings of one target/action/item), oldest first,
+    without ``current``."""
+    if not series.is_dir():
+        return []
+    found = [Backup(p, time_of(p)) for p in series.iterdir()
+             if p.is_dir() and not p.is_symlink() and p != current]
+    return sorted(found, key=lambda b: (b.time, b.path.name))
+
+
+def _bucket_keep(backups: Sequence[Backup], count: int | None,
+                 key: Callable[[datetime], object]) -> set[Backup]:
+    """The newest backup of each of the ``count`` most recent buckets (newest first input)."""
+    kept: set[Backup] = set()
+    if not count:
+        return kept
+    seen: set[object] = set()
+    for backup in backups:
+        bucket = key(backup.time)
+        if bucket in seen:
+            continue
+        seen.add(bucket)
+        kept.add(backup)
+        if len(seen) == count:
+            break
+    return kept
+
+
+def to_forget(backups: Iterable[Backup], policy: RetentionPolicy,
+              tz: tzinfo = UTC) -> list[Backup]:
+    """The backups the policy does not keep, oldest first."""
+    ordered = sorted(backups, key=lambda b: (b.time, b.path.name), reverse=True)
+    if policy.keeps_everything:
+        return []
+    kept: set[Backup] = set(ordered[: policy.keep_last or 0])
+    kept |= _bucket_keep(ordered, policy.keep_daily, lambda t: t.astimezone(tz).date())
+    kept |= _bucket_keep(ordered, policy.keep_weekly,
+                         lambda t: t.astimezone(tz).isocalendar()[:2])
+    kept |= _bucket_keep(ordered, policy.keep_monthly,
+                         lambda t: (t.astimezone(tz).year, t.astimezone(tz).month))
+    return [b for b in reversed(ordered) if b not in kept]
+
+
+def space_order(series: Mapping[str, Iterable[Backup]], keep_min: int) -> list[Backup]:
+    """The backups that may be removed for space, oldest first across all series: every
+    backup but the newest ``keep_min`` of its series."""
+    candidates: list[Backup] = []
+    for backups in series.values():
+        ordered = sorted(backups, key=lambda b: (b.time, b.path.name))
+        candidates += ordered[: max(len(ordered) - keep_min, 0)]
+    return sorted(candidates, key=lambda b: (b.time, str(b.path)))
+
+
+def remove(backup: Backup) -> None:
+    shutil.rmtree(backup.path)
+
+
+def apply_policy(series: Path, policy: RetentionPolicy, *, current: Path | None = None,
+                 tz: tzinfo = UTC) -> RetentionResult:
+    """Delete the backups of ``series`` the policy does not keep (``current`` always stays)."""
+    backups = backups_in(series, current=current)
+    doomed = to_forget(backups, policy, tz)
+    for backup in doomed:
+        remove(backup)
+    gone = set(doomed)
+    kept = [str(b.path) for b in backups if b not in gone]
+    if current is not None:
+        kept.append(str(current))
+    return RetentionResult(removed=[str(b.path) for b in doomed], kept=kept)
+
+
+def make_room(series: Mapping[str, Iterable[Backup]], *, keep_min: int,
+              free: Callable[[], int], needed: int) -> list[Backup]:
+    """Remove backups oldest first (each series keeping its newest ``keep_min``) until
+    ``free()`` is at least ``needed`` bytes; returns what was removed, in order. Stops early
+    when nothing more may go (the caller then sees ``free()`` still short)."""
+    removed: list[Backup] = []
+    for backup in space_order(series, keep_min):
+        if free() >= needed:
+            break
+        remove(backup)
+        removed.append(backup)
+    return removed
+
+
+def disk_free(path: Path) -> int:
+    """Bytes free for us on the filesystem holding ``path``."""
+    return shutil.disk_usage(path).free
