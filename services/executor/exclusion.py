@@ -102,12 +102,12 @@ class TargetLeases:
 
     async def renew(self, lease: Lease) -> None:
         """Extend the lease by a full TTL; :class:`LeaseLost` when it is not ours any more."""
-        kv = await self._bucket()
-        headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(lease.revision)}
+        await self._bucket()
+        headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(lease.revision)}
+        subject = f"$KV.{EXECUTOR_TARGETS.name}.{target_key(lease.target)}"
         try:
-            ack = await self.bus.js.publish(
-                f"$KV.{EXECUTOR_TARGETS.name}.{target_key(lease.target)}", self._value(), headers=headers,
-                msg_ttl=self.ttl)
+            ack = await self.bus.js.publish(subject, self._value(), headers=headers,
+                                            msg_ttl=self.ttl)
         except APIError as exc:
             if exc.err_code in _WRONG_LAST:
                 lease.lost.set()

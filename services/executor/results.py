@@ -1,0 +1,224 @@
+"""Results as the rest of Backstop knows them: run events on the ingest stream, a plan report.
+
+The executor is one more backup client. What it runs reaches the evaluator the way every
+client's runs do, as events on ``BACKSTOP_INGEST`` under the plan's account, so failed, missed
+and too-long plans alert through the one alert path there is:
+
+- the plan's schedule is the job's schedule (``ScheduleSet``, job = the plan's job name), so the
+  evaluator expects a run at each tick and raises ``missed_run`` when none comes;
+- a plan execution is a run of that job: ``started`` when it starts (``run_too_long`` is armed),
+  then ``success`` / ``warning`` / ``failure`` with the counts and the error;
+- every task is a run of a job of its own, ``<plan job>.<target>.<action>[.<item>]``, so the
+  alert names the machine whose backup failed and each target's backups have a history.
+
+Event ids derive from the execution (and task) id: published twice (a retry, a replica
+finishing a dead one's execution), they are stored once. A plan with report recipients also
+gets a :class:`~shared.events.PlanReported`, which the notifier mails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import uuid
+
+from sqlmodel import Session, col, select
+
+from services.executor.executions import PlanExecution, PlanStatus, TaskExecution, TaskStatus
+from services.executor.plans.models import Plan, account_parts
+from shared.bus import Bus, BusUnavailable
+from shared.db import Database
+from shared.events import (
+    Event,
+    PlanReported,
+    ReportedTask,
+    RunReported,
+    RunStatus,
+    ScheduleSet,
+    Tenant,
+)
+from shared.tenancy import Account, Customer, Reseller, create_account
+
+log = logging.getLogger(__name__)
+
+CLIENT_NAME = "backstop-executor"
+_SCHEDULE_NAMESPACE = uuid.UUID("9b7e0c55-2a0f-4f0e-8d7a-0c3d6e1f5a22")
+_NOT_IN_JOB = re.compile(r"[^A-Za-z0-9._-]+")
+# A run event that cannot be stored (NATS away) is tried this long before it is given up
+# (logged): the plan goes on, and a plan that never reports is a missed run.
+PUBLISH_PATIENCE = 60.0
+
+PLAN_STATUS: dict[PlanStatus, RunStatus] = {
+    PlanStatus.SUCCEEDED: "success",
+    PlanStatus.PARTIAL: "warning",
+    PlanStatus.SKIPPED: "warning",
+    PlanStatus.STOPPED: "failure",
+    PlanStatus.FAILED: "failure",
+    PlanStatus.INTERRUPTED: "failure",
+}
+TASK_STATUS: dict[TaskStatus, RunStatus] = {
+    TaskStatus.SUCCEEDED: "success",
+    TaskStatus.SKIPPED: "warning",
+    TaskStatus.FAILED: "failure",
+    TaskStatus.INTERRUPTED: "failure",
+}
+
+
+def task_job(plan_job: str, task: TaskExecution) -> str:
+    """The job a task reports as: a valid job name, the same for the same target and item."""
+    parts = [plan_job, task.target, task.action.replace(".", "-")]
+    if task.item:
+        parts.append(task.item)
+    name = _NOT_IN_JOB.sub("_", ".".join(parts)).strip("._-") or plan_job
+    if len(name) > 128:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+        name = f"{name[:117]}.{digest}"
+    return name
+
+
+def plan_tenant(session: Session, plan: Plan) -> Tenant:
+    """The tenant of the plan's account, made (reseller and customer too) when missing, with
+    the plan's report recipients as its contacts: a plan's alerts always have somewhere to go."""
+    reseller, customer, name = account_parts(plan.spec.account)
+    found = session.exec(
+        select(Account).join(Customer, col(Account.customer_id) == col(Customer.id))
+        .join(Reseller, col(Account.reseller_id) == col(Reseller.id))
+        .where(Reseller.name == reseller, Customer.name == customer, Account.name == name)
+    ).first()
+    if found is not None:
+        return found.tenant()
+    issued = create_account(session, reseller=reseller, customer=customer, name=name,
+                            contacts=list(plan.spec.report.recipients))
+    return issued.account.tenant()
+
+
+def schedule_event(plan: Plan, tenant: Tenant) -> ScheduleSet | None:
+    """The plan's schedule as its job's; the id follows the content, so re-registering an
+    unchanged schedule is stored once."""
+    if plan.spec.schedule is None:
+        return None
+    body = {"cron": plan.spec.schedule.cron, "timezone": plan.spec.schedule.timezone}
+    content = json.dumps(body, sort_keys=True)
+    event_id = uuid.uuid5(_SCHEDULE_NAMESPACE, f"{tenant.account}/{plan.job}/{content}").hex
+    return ScheduleSet(event_id=event_id, tenant=tenant, job=plan.job, **body)
+
+
+def _message(execution: PlanExecution) -> str:
+    counts = execution.counts()
+    text = (f"{counts[TaskStatus.SUCCEEDED]} succeeded, {counts[TaskStatus.FAILED]} failed, "
+            f"{counts[TaskStatus.SKIPPED]} skipped")
+    if execution.error:
+        text = f"{execution.error} ({text})"
+    return f"{execution.status}: {text}"
+
+
+def _task_message(task: TaskExecution) -> str:
+    text = f"{task.status}: {task.action} on {task.target}"
+    if task.item:
+        text += f" ({task.item})"
+    if task.error:
+        text += f": {task.error}"
+    return text
+
+
+class Publisher:
+    """Stores events on the bus, patiently: results must not be lost to a NATS hiccup."""
+
+    def __init__(self, bus: Bus, patience: float = PUBLISH_PATIENCE) -> None:
+        self.bus = bus
+        self.patience = patience
+
+    async def publish(self, event: Event) -> bool:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.patience
+        while True:
+            try:
+                await self.bus.publish(event)
+                return True
+            except BusUnavailable as exc:
+                if loop.time() > give_up:
+                    log.error("executor result %s (%s) not stored: %s", event.event_id,
+                              event.type, exc)
+                    return False
+                await asyncio.sleep(1.0)
+
+
+class PlanResults:
+    """The ``ResultSink`` of one plan: run events under the plan's account, the report."""
+
+    def __init__(self, publisher: Publisher, plan: Plan, tenant: Tenant) -> None:
+        self.publisher = publisher
+        self.plan = plan
+        self.tenant = tenant
+
+    async def plan_started(self, execution: PlanExecution) -> None:
+        await self.publisher.publish(RunReported(
+            event_id=f"{execution.id}.started", tenant=self.tenant, job=self.plan.job,
+            status="started", run_id=execution.id,
+            started_at=execution.started_at or execution.queued_at,
+            client_name=CLIENT_NAME, message=f"plan {self.plan.name} started"))
+
+    async def task_finished(self, execution: PlanExecution, task: TaskExecution) -> None:
+        status = TASK_STATUS.get(task.status)
+        if status is None:
+            return
+        await self.publisher.publish(RunReported(
+            event_id=f"{execution.id}.{task.id}", tenant=self.tenant,
+            job=task_job(self.plan.job, task), status=status, run_id=f"{execution.id}.{task.id}",
+            started_at=task.started_at, finished_at=task.finished_at,
+            duration_seconds=task.duration, bytes_transferred=task.bytes,
+            files_transferred=task.files_transferred, error_count=task.transfer_errors,
+            message=_task_message(task)[:2000], client_name=CLIENT_NAME))
+
+    async def plan_finished(self, execution: PlanExecution) -> None:
+        status = PLAN_STATUS.get(execution.status, "failure")
+        tasks = execution.tasks
+        await self.publisher.publish(RunReported(
+            event_id=f"{execution.id}.finished", tenant=self.tenant, job=self.plan.job,
+            status=status, run_id=execution.id, started_at=execution.started_at,
+            finished_at=execution.finished_at,
+            duration_seconds=_seconds(execution),
+            bytes_transferred=sum(t.bytes for t in tasks),
+            files_transferred=sum(t.files_transferred for t in tasks),
+            error_count=execution.counts()[TaskStatus.FAILED],
+            message=_message(execution)[:2000], client_name=CLIENT_NAME))
+        if self.plan.spec.report.recipients:
+            await self.publisher.publish(report(self.plan, self.tenant, execution))
+
+
+def _seconds(execution: PlanExecution) -> float | None:
+    if execution.started_at is None or execution.finished_at is None:
+        return None
+    return max(0.0, (execution.finished_at - execution.started_at).total_seconds())
+
+
+def report(plan: Plan, tenant: Tenant, execution: PlanExecution) -> PlanReported:
+    counts = execution.counts()
+    return PlanReported(
+        event_id=f"{execution.id}.report", tenant=tenant, plan=plan.name,
+        execution_id=execution.id, status=str(execution.status),
+        recipients=list(plan.spec.report.recipients), started_at=execution.started_at,
+        finished_at=execution.finished_at, error=execution.error,
+        succeeded=counts[TaskStatus.SUCCEEDED], failed=counts[TaskStatus.FAILED],
+        skipped=counts[TaskStatus.SKIPPED],
+        tasks=[ReportedTask(target=t.target, item=t.item, action=t.action, status=str(t.status),
+                            error=t.error, files=t.files_transferred, bytes=t.bytes,
+                            duration_seconds=t.duration) for t in execution.tasks],
+    )
+
+
+class Accounts:
+    """Plans' tenants, looked up once per plan account."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._known: dict[str, Tenant] = {}
+
+    async def tenant(self, plan: Plan) -> Tenant:
+        key = plan.spec.account
+        if key not in self._known:
+            self._known[key] = await self.db.run(lambda s: plan_tenant(s, plan))
+        return self._known[key]
