@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+WHOLE = "all"  # the item of a task covering the whole target
+
 
 class PlanStatus(StrEnum):
     QUEUED = "queued"
@@ -70,7 +72,7 @@ class TaskExecution:
     activity_index: int
     sequence: int  # order of creation = order of execution
     target: str
-    item: str | None
+    item: str  # "all": the whole target
     action: str
     status: TaskStatus = TaskStatus.PENDING
     status_at: datetime | None = None
@@ -137,6 +139,7 @@ class PlanExecution:
     error: str | None = None
     activities: list[ActivityExecution] = field(default_factory=list)
     scripts: list[ScriptRun] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # backups removed to make room
 
     @property
     def tasks(self) -> list[TaskExecution]:
@@ -151,7 +154,7 @@ class PlanExecution:
 
     @property
     def item_count(self) -> int:
-        return len({(t.target, t.item) for t in self.tasks if t.item is not None})
+        return len({(t.target, t.item) for t in self.tasks if t.item != WHOLE})
 
 
 def _counts(tasks: list[TaskExecution]) -> dict[TaskStatus, int]:

@@ -65,7 +65,7 @@ WindowText = Annotated[Window, BeforeValidator(_window),
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Metadata(Strict):
@@ -79,18 +79,16 @@ class Metadata(Strict):
 class Ssh(Strict):
     user: str | None = None
     port: int = Field(22, ge=1, le=65535)
-    identity_file: str | None = None
+    key: str | None = Field(None, description="Private key file (`ssh -i`).")
     options: list[str] = Field(default_factory=list,
                                description="Extra `-o` options, e.g. StrictHostKeyChecking=no.")
+    connect_timeout: int = Field(10, ge=1, alias="connectTimeout")
 
 
 class TargetSpec(Strict):
     address: str = "localhost"
-    transport: Literal["local", "ssh"] = "local"
-    ssh: Ssh = Field(default_factory=Ssh)
-    options: dict[str, Any] = Field(
-        default_factory=dict, description="What plugins need to know about the target (e.g. "
-        "a PostgreSQL URL); passed to every plugin as the target's options.")
+    ssh: Ssh | None = Field(None, description="How to reach it over ssh; none: it is this "
+                            "machine (local paths, local commands).")
 
 
 class Target(Strict):
@@ -134,6 +132,10 @@ class Destination(Strict):
     must_be_mountpoint: bool = Field(False, alias="mustBeMountpoint")
     min_free: Threshold | None = Field(None, alias="minFree",
                                        description="`10%` of the filesystem or bytes (`20GiB`).")
+    prune_keeping: int | None = Field(
+        None, ge=1, alias="pruneKeeping", description="Below minFree, remove the oldest backups "
+        "first, each series keeping its newest N (INPE's space management); none: never remove "
+        "backups for space.")
 
 
 class Script(Strict):
