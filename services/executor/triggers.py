@@ -7,20 +7,23 @@
   replica is stored once (JetStream's duplicate window): only one replica's tick becomes a run,
   no replica has to be elected, and the schedule goes on as long as one replica lives.
 - **Manual runs** (``backstop plans run``) are the same message with a random execution id.
-- **Taking work.** Triggers are stored in the ``BACKSTOP_EXECUTOR`` work-queue stream under the
-  replica label the plan is pinned to (``any`` when it is not). Replicas share one durable
-  consumer per label and bind to ``any`` and to each label of theirs, so a trigger is taken by
-  exactly one replica that may run it, and never by one that may not.
+- **Taking work.** Triggers are stored in the ``BACKSTOP_EXECUTOR`` work-queue stream under a
+  token for the replica labels the plan needs (``any`` when none; else a digest of the labels,
+  :func:`pin_label`). Replicas share one durable consumer per token and bind to ``any`` and to
+  the token of every subset of their own labels (``BACKSTOP_EXECUTOR_LABELS``), so a trigger is
+  taken by exactly one replica that may run it, and never by one that may not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import heapq
+import itertools
 import logging
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -63,6 +66,41 @@ class ScheduledPlan:
 PlanSource = Callable[[], Awaitable[list[ScheduledPlan]]]
 
 
+# A replica binds to one consumer per subset of its labels: a few labels at most.
+MAX_REPLICA_LABELS = 4
+
+
+def pin_label(required: Mapping[str, str]) -> str:
+    """The subject token of triggers for plans needing replicas with all of ``required``
+    (a plan's ``replicas``); ``any`` when it needs none."""
+    if not required:
+        return ANY_REPLICA
+    text = ",".join(f"{k}={v}" for k, v in sorted(required.items()))
+    return "on-" + hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """``site=berlin,disk=ssd`` (``BACKSTOP_EXECUTOR_LABELS``) as a mapping."""
+    labels: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"replica label {part!r} is not key=value")
+        labels[key.strip()] = value.strip()
+    if len(labels) > MAX_REPLICA_LABELS:
+        raise ValueError(f"a replica has at most {MAX_REPLICA_LABELS} labels")
+    return labels
+
+
+def replica_tokens(labels: Mapping[str, str]) -> list[str]:
+    """Every pin a replica with ``labels`` satisfies: ``any`` and each subset of its labels."""
+    items = sorted(labels.items())
+    tokens = [ANY_REPLICA]
+    for size in range(1, len(items) + 1):
+        tokens += [pin_label(dict(subset)) for subset in itertools.combinations(items, size)]
+    return tokens
+
+
 def tick_execution_id(plan: str, due_at: datetime) -> str:
     """The same for every replica: the tick's run is stored once."""
     return uuid.uuid5(_TICK_NAMESPACE, f"{plan}@{due_at.timestamp():.3f}").hex
@@ -92,10 +130,10 @@ def trigger_spec(label: str) -> ConsumerSpec:
     )
 
 
-async def take_triggers(bus: Bus, labels: list[str], handle: Handler, stop: asyncio.Event,
-                        gate: Gate | None = None) -> None:
-    """Consume the triggers any replica may run and those pinned to one of ``labels``."""
-    specs = [trigger_spec(label) for label in dict.fromkeys([ANY_REPLICA, *labels])]
+async def take_triggers(bus: Bus, labels: Mapping[str, str], handle: Handler,
+                        stop: asyncio.Event, gate: Gate | None = None) -> None:
+    """Consume the triggers any replica may run and those pinned to what ``labels`` satisfy."""
+    specs = [trigger_spec(token) for token in replica_tokens(labels)]
     await asyncio.gather(*(consume(bus, spec, handle, stop, gate=gate) for spec in specs))
 
 
