@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -107,21 +106,22 @@ async def test_a_killed_holder_frees_the_target_within_its_ttl(bus: Bus, nats_ur
         asyncio.run(main())
     """)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE, env=env)
     try:
         assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == b"held"
+        assert (await holder.stdout.readline()).strip() == b"held"
         leases = TargetLeases(bus, "survivor", ttl=3)
         await asyncio.sleep(4)  # renewed by the holder meanwhile
         assert await leases.holder("db-9") == "doomed"
         holder.send_signal(signal.SIGKILL)
-        holder.wait()
+        await holder.wait()
         killed = time.monotonic()
         lease = await asyncio.wait_for(leases.take("db-9"), timeout=10)
         assert lease is not None
         # Free once its last renewal's TTL ran out: at most a TTL (plus the server's timer).
         assert time.monotonic() - killed <= 3 + 1.5
     finally:
-        if holder.poll() is None:
+        if holder.returncode is None:
             holder.kill()
-            holder.wait()
+            await holder.wait()
