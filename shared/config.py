@@ -243,7 +243,22 @@ class NotifierSettings(BaseServiceSettings):
         return self.outbox_dir or self.data_dir / "outbox"
 
 
-class EmbeddedSettings(IngestSettings, EvaluatorSettings, NotifierSettings):
+class ExecutorSettings(BaseServiceSettings):
+    executor_history_executions: int = Field(
+        40, ge=1, description="Executions kept per plan in the history (older ones are removed "
+        "with their tasks and files).")
+    executor_parallel: int = Field(
+        4, ge=1, description="Tasks a plan execution runs at once (each on a different target) "
+        "unless the plan says otherwise.")
+    executor_script_timeout: float = Field(
+        300.0, gt=0, description="Seconds a pre/post plan or task script may run unless the "
+        "plan says otherwise; then it is stopped and counts as failed.")
+    executor_script_output_chars: int = Field(
+        64 * 1024, ge=1024, description="Characters of a script's output kept in the history "
+        "(the first and last halves).")
+
+
+class EmbeddedSettings(IngestSettings, EvaluatorSettings, NotifierSettings, ExecutorSettings):
     """``backstop up`` runs everything in one process, so it reads every service's settings."""
 
     # The ops endpoints are for the operator, not the clients: local only unless asked.

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings
 from shared.config import (
     BaseServiceSettings,
     EvaluatorSettings,
+    ExecutorSettings,
     IngestSettings,
     NotifierSettings,
 )
@@ -19,6 +20,7 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "ingest": IngestSettings,
     "evaluator": EvaluatorSettings,
     "notifier": NotifierSettings,
+    "executor": ExecutorSettings,
 }
 
 

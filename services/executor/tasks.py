@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -123,11 +124,7 @@ class TaskRun:
         env = environment(plan, self.execution, task, self.target)
         if activity.scripts.pre is not None:
             await self._script("pre_task", activity.scripts.pre, env)
-        destination = Path(plan.spec.destination.path).absolute()
-        output = await asyncio.to_thread(reserve, render(
-            self._template, destination=str(destination), target=task.target,
-            action=task.action, item=self.item.slug, plan=plan.name,
-            activity=task.activity_index + 1, moment=now.astimezone(ZoneInfo(plan.timezone))))
+        destination, output = await asyncio.to_thread(self._reserve, now)
         task.output_path = str(output)
         env["BACKSTOP_OUTPUT"] = str(output)
         context = TaskContext(target=self.target, item=self.item, action=activity.action,
@@ -156,6 +153,16 @@ class TaskRun:
         if activity.scripts.post is not None:
             await self._script("post_task", activity.scripts.post,
                                {**env, "BACKSTOP_STATUS": "succeeded"})
+
+    def _reserve(self, now: datetime) -> tuple[Path, Path]:
+        """The destination (absolute) and this backup's own new folder in it."""
+        plan, task = self.plan, self.task
+        destination = Path(plan.spec.destination.path).absolute()
+        output = reserve(render(
+            self._template, destination=str(destination), target=task.target,
+            action=task.action, item=self.item.slug, plan=plan.name,
+            activity=task.activity_index + 1, moment=now.astimezone(ZoneInfo(plan.timezone))))
+        return destination, output
 
     @property
     def _template(self) -> str:

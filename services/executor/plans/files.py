@@ -8,7 +8,7 @@ all problems of a file are reported at once.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +47,19 @@ class PlanFileError(ValueError):
 
 @dataclass(frozen=True)
 class Declared:
-    """An object read from a file, with where it was declared."""
+    """An object read from a file, with where it was declared (``marks``: where each field's
+    value starts, by location)."""
 
     obj: Plan | Target
     file: str
     line: int
+    marks: dict[Loc, tuple[int, int]] = field(default_factory=dict, compare=False)
+
+    def problem(self, loc: Loc, message: str) -> Problem:
+        """A problem found later (when applied) about the field at ``loc``."""
+        line, column = _nearest(self.marks, loc) if self.marks else (self.line, 1)
+        return Problem(self.file, line, column, f"{self.kind} {self.name}", _field(loc),
+                       message)
 
     @property
     def kind(self) -> str:
@@ -146,7 +154,7 @@ def _declared(data: Any, marks: dict[Loc, tuple[int, int]], file: str, number: i
             problems.append(Problem(file, *_nearest(marks, loc), where, _field(loc),
                                     _message(error)))
         return None
-    return Declared(obj, file, line)
+    return Declared(obj, file, line, marks)
 
 
 def _plain(node: Node, loc: Loc, marks: dict[Loc, tuple[int, int]],

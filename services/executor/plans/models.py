@@ -53,7 +53,7 @@ def _free_space(value: object) -> FreeSpace:
 
 
 Threshold = Annotated[FreeSpace, BeforeValidator(_free_space),
-                      PlainSerializer(lambda v: v.describe(), return_type=str)]
+                      PlainSerializer(lambda v: v.text(), return_type=str)]
 
 
 def _window(value: object) -> Window:

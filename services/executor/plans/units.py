@@ -67,5 +67,9 @@ class FreeSpace:
             return int(total * self.percent / 100)
         return self.bytes or 0
 
+    def text(self) -> str:
+        """As written in a plan file (``10%``, ``1073741824``): parses back to the same."""
+        return f"{self.percent:g}%" if self.percent is not None else str(self.bytes)
+
     def describe(self) -> str:
         return f"{self.percent:g}%" if self.percent is not None else f"{self.bytes} bytes"
