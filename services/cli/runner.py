@@ -21,6 +21,7 @@ from shared.config import (
     BaseServiceSettings,
     EmbeddedSettings,
     EvaluatorSettings,
+    ExecutorSettings,
     IngestSettings,
     NotifierSettings,
 )
@@ -43,6 +44,7 @@ class Service(StrEnum):
     ingest = "ingest"
     evaluator = "evaluator"
     notifier = "notifier"
+    executor = "executor"
 
 
 def _service(name: Service) -> tuple[type[BaseServiceSettings], ServiceMain]:
@@ -55,6 +57,10 @@ def _service(name: Service) -> tuple[type[BaseServiceSettings], ServiceMain]:
         from services.evaluator.service import run as evaluator
 
         return EvaluatorSettings, evaluator
+    if name is Service.executor:
+        from services.executor.service import run as executor
+
+        return ExecutorSettings, executor
     from services.notifier.service import run as notifier
 
     return NotifierSettings, notifier

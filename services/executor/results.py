@@ -25,12 +25,9 @@ import logging
 import re
 import uuid
 
-from sqlmodel import Session, col, select
-
 from services.executor.executions import PlanExecution, PlanStatus, TaskExecution, TaskStatus
-from services.executor.plans.models import Plan, account_parts
+from services.executor.plans.models import Plan
 from shared.bus import Bus, BusUnavailable
-from shared.db import Database
 from shared.events import (
     Event,
     PlanReported,
@@ -40,7 +37,6 @@ from shared.events import (
     ScheduleSet,
     Tenant,
 )
-from shared.tenancy import Account, Customer, Reseller, create_account
 
 log = logging.getLogger(__name__)
 
@@ -77,22 +73,6 @@ def task_job(plan_job: str, task: TaskExecution) -> str:
         digest = hashlib.sha256(name.encode()).hexdigest()[:10]
         name = f"{name[:117]}.{digest}"
     return name
-
-
-def plan_tenant(session: Session, plan: Plan) -> Tenant:
-    """The tenant of the plan's account, made (reseller and customer too) when missing, with
-    the plan's report recipients as its contacts: a plan's alerts always have somewhere to go."""
-    reseller, customer, name = account_parts(plan.spec.account)
-    found = session.exec(
-        select(Account).join(Customer, col(Account.customer_id) == col(Customer.id))
-        .join(Reseller, col(Account.reseller_id) == col(Reseller.id))
-        .where(Reseller.name == reseller, Customer.name == customer, Account.name == name)
-    ).first()
-    if found is not None:
-        return found.tenant()
-    issued = create_account(session, reseller=reseller, customer=customer, name=name,
-                            contacts=list(plan.spec.report.recipients))
-    return issued.account.tenant()
 
 
 def schedule_event(plan: Plan, tenant: Tenant) -> ScheduleSet | None:
@@ -208,17 +188,3 @@ def report(plan: Plan, tenant: Tenant, execution: PlanExecution) -> PlanReported
                             error=t.error, files=t.files_transferred, bytes=t.bytes,
                             duration_seconds=t.duration) for t in execution.tasks],
     )
-
-
-class Accounts:
-    """Plans' tenants, looked up once per plan account."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._known: dict[str, Tenant] = {}
-
-    async def tenant(self, plan: Plan) -> Tenant:
-        key = plan.spec.account
-        if key not in self._known:
-            self._known[key] = await self.db.run(lambda s: plan_tenant(s, plan))
-        return self._known[key]
