@@ -27,6 +27,7 @@ import uuid
 
 from services.executor.executions import PlanExecution, PlanStatus, TaskExecution, TaskStatus
 from services.executor.plans.models import Plan
+from services.executor.plugins.api import WHOLE
 from shared.bus import Bus, BusUnavailable
 from shared.events import (
     Event,
@@ -66,7 +67,7 @@ TASK_STATUS: dict[TaskStatus, RunStatus] = {
 def task_job(plan_job: str, task: TaskExecution) -> str:
     """The job a task reports as: a valid job name, the same for the same target and item."""
     parts = [plan_job, task.target, task.action.replace(".", "-")]
-    if task.item:
+    if task.item and task.item != WHOLE:
         parts.append(task.item)
     name = _NOT_IN_JOB.sub("_", ".".join(parts)).strip("._-") or plan_job
     if len(name) > 128:
@@ -97,7 +98,7 @@ def _message(execution: PlanExecution) -> str:
 
 def _task_message(task: TaskExecution) -> str:
     text = f"{task.status}: {task.action} on {task.target}"
-    if task.item:
+    if task.item and task.item != WHOLE:
         text += f" ({task.item})"
     if task.error:
         text += f": {task.error}"

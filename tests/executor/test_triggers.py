@@ -23,7 +23,7 @@ from shared.bus import Bus
 from shared.events import ANY_REPLICA, Event, PlanTriggered
 from shared.schedules import Schedule
 from shared.streams import EXECUTOR
-from tests.executor.support import TENANT, ShiftedClock
+from tests.executor.shifted_clock import TENANT, ShiftedClock
 from tests.support import eventually
 
 

@@ -1,4 +1,4 @@
-"""Helpers the executor's tests share."""
+"""A clock shifted from the real one, and a tenant, for the executor's scheduling tests."""
 
 from __future__ import annotations
 
