@@ -18,8 +18,9 @@ durable intent to unquiesce is a serialised :class:`TaskContext`) and show it in
 
 Errors are exceptions with a meaning (all :class:`PluginError`): :class:`TargetUnreachable`
 (the task is skipped), :class:`BadOptions` (the plan is refused when applied),
-:class:`BackupFailed`, :class:`QuiesceFailed`, :class:`VerificationFailed`,
-:class:`RetentionFailed` (the task fails with the reason), :class:`PluginNotFound`.
+:class:`DiscoveryFailed`, :class:`BackupFailed`, :class:`QuiesceFailed`,
+:class:`VerificationFailed`, :class:`RetentionFailed` (the task fails with the reason),
+:class:`PluginNotFound`.
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ class BadOptions(PluginError):
 class TargetUnreachable(PluginError):
     """The target cannot be reached (host down, ssh refused, database not answering): its
     tasks are skipped with this reason."""
+
+
+class DiscoveryFailed(PluginError):
+    """The items inside a reachable target could not be listed (a missing folder, a query
+    refused): the activity's task on that target fails with the reason."""
 
 
 class BackupFailed(PluginError):

@@ -22,6 +22,9 @@ from services.executor.plugins.api import (
 
 # name -> "module:Class"
 BUILTINS = {
+    "rsync": "services.executor.plugins.rsync:RsyncPlugin",
+    "restic": "services.executor.plugins.restic:ResticPlugin",
+    "postgres": "services.executor.plugins.postgres:PostgresPlugin",
     "command": "services.executor.plugins.command:CommandPlugin",
 }
 BUILTIN_DISTRIBUTION = "backstop"
