@@ -9,6 +9,7 @@ from services.cli import (
     branding,
     database,
     notifications,
+    plans,
     runner,
     secret_keys,
     settings,
@@ -37,3 +38,5 @@ app.add_typer(notifications.app, name="notifications")
 app.add_typer(branding.app, name="branding")
 app.add_typer(thresholds.app, name="thresholds")
 app.add_typer(secret_keys.app, name="secrets")
+app.add_typer(plans.app, name="plans")
+app.add_typer(plans.targets_app, name="targets")

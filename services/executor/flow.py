@@ -182,7 +182,11 @@ class PlanRun:
             self.plugins[index] = plugin
             jobs += [discover(index, plugin, name) for name in names]
         await asyncio.gather(*jobs)
-        return expand(plan, matched, found, self.execution.id)
+        now = self.context.clock.now()
+        activities = expand(plan, matched, found, self.execution.id, now)
+        for run in activities:
+            run.settle(now)
+        return activities
 
     async def _run_tasks(self, tasks: list[TaskExecution]) -> None:
         """Each target's tasks one after the other; targets in parallel up to the limit."""

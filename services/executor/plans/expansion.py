@@ -13,6 +13,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from services.executor.executions import WHOLE, ActivityExecution, TaskExecution, TaskStatus
@@ -48,9 +49,9 @@ def targets_of(plan: Plan, inventory: Inventory) -> list[list[str]]:
 
 
 def expand(plan: Plan, matched: Sequence[Sequence[str]], found: Mapping[tuple[int, str], Found],
-           execution_id: str) -> list[ActivityExecution]:
+           execution_id: str, now: datetime | None = None) -> list[ActivityExecution]:
     """The activity executions with their tasks, numbered in creation order; task ids are
-    ``<execution id>.<number>``."""
+    ``<execution id>.<number>``; tasks skipped (or failed) here get ``now`` as status time."""
     out: list[ActivityExecution] = []
     sequence = 0
     skipped, failed = TaskStatus.SKIPPED, TaskStatus.FAILED
@@ -64,7 +65,7 @@ def expand(plan: Plan, matched: Sequence[Sequence[str]], found: Mapping[tuple[in
             sequence += 1
             tasks.append(TaskExecution(
                 f"{execution_id}.{sequence}", index, sequence, activity.targets,
-                item_pattern or WHOLE, action, status=skipped,
+                item_pattern or WHOLE, action, status=skipped, status_at=now,
                 error=f"no target matches {activity.targets!r}"))
             continue
         for target in targets:
@@ -74,13 +75,14 @@ def expand(plan: Plan, matched: Sequence[Sequence[str]], found: Mapping[tuple[in
                 tasks.append(TaskExecution(
                     f"{execution_id}.{sequence}", index, sequence, target, item_pattern or WHOLE,
                     action, status=failed if result is not None and result.failed else skipped,
+                    status_at=now,
                     error=result.reason if result is not None else "target not probed"))
                 continue
             if not result.items:
                 sequence += 1
                 tasks.append(TaskExecution(
                     f"{execution_id}.{sequence}", index, sequence, target, item_pattern or WHOLE,
-                    action, status=skipped,
+                    action, status=skipped, status_at=now,
                     error=f"no item of {target} matches {item_pattern!r}"))
                 continue
             for item in result.items:
