@@ -8,6 +8,7 @@ from services.cli import (
     accounts,
     branding,
     database,
+    executor,
     notifications,
     plans,
     runner,
@@ -40,3 +41,4 @@ app.add_typer(thresholds.app, name="thresholds")
 app.add_typer(secret_keys.app, name="secrets")
 app.add_typer(plans.app, name="plans")
 app.add_typer(plans.targets_app, name="targets")
+app.add_typer(executor.app, name="executor")
