@@ -88,16 +88,20 @@ def schedule_event(plan: Plan, tenant: Tenant) -> ScheduleSet | None:
 
 
 def _message(execution: PlanExecution) -> str:
+    """What the alert says: the counts, and the plan's error or else its first failed task."""
     counts = execution.counts()
     text = (f"{counts[TaskStatus.SUCCEEDED]} succeeded, {counts[TaskStatus.FAILED]} failed, "
             f"{counts[TaskStatus.SKIPPED]} skipped")
+    failed = [t for t in execution.tasks if t.status is TaskStatus.FAILED]
     if execution.error:
-        text = f"{execution.error} ({text})"
-    return f"{execution.status}: {text}"
+        return f"{execution.error} ({text})"
+    if failed:
+        return f"{_task_message(failed[0])} ({text})"
+    return f"plan {execution.status} ({text})"
 
 
 def _task_message(task: TaskExecution) -> str:
-    text = f"{task.status}: {task.action} on {task.target}"
+    text = f"{task.action} on {task.target}"
     if task.item and task.item != WHOLE:
         text += f" ({task.item})"
     if task.error:
