@@ -11,6 +11,7 @@ from services.cli import (
     executor,
     notifications,
     plans,
+    plugins,
     runner,
     secret_keys,
     settings,
@@ -42,3 +43,4 @@ app.add_typer(secret_keys.app, name="secrets")
 app.add_typer(plans.app, name="plans")
 app.add_typer(plans.targets_app, name="targets")
 app.add_typer(executor.app, name="executor")
+app.add_typer(plugins.app, name="plugins")
