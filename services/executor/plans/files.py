@@ -150,11 +150,19 @@ def _declared(data: Any, marks: dict[Loc, tuple[int, int]], file: str, number: i
         obj = model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            loc = tuple(error["loc"])
+            loc = _as_written(data, tuple(error["loc"]))
             problems.append(Problem(file, *_nearest(marks, loc), where, _field(loc),
                                     _message(error)))
         return None
     return Declared(obj, file, line, marks)
+
+
+def _as_written(data: dict[str, Any], loc: Loc) -> Loc:
+    """A location as the file wrote it: a single ``window`` is validated as ``windows[0]``."""
+    spec = data.get("spec")
+    if loc[:3] == ("spec", "windows", 0) and isinstance(spec, dict) and "window" in spec:
+        return ("spec", "window", *loc[3:])
+    return loc
 
 
 def _plain(node: Node, loc: Loc, marks: dict[Loc, tuple[int, int]],
