@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from services.executor import catalog, history
+from services.executor import api, catalog, history
 from services.executor.exclusion import TargetLeases
 from services.executor.executions import PlanStatus
 from services.executor.flow import execute
@@ -57,6 +57,7 @@ from shared.config import ExecutorSettings
 from shared.db import core_table
 from shared.events import Event, PlanTriggered, RunReported, Tenant, utcnow
 from shared.runtime import Runtime
+from shared.scopes import Scope
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +288,8 @@ class ReplicaTargetLocks:
 def build(settings: ExecutorSettings, runtime: Runtime) -> Executor:
     executor = Executor(settings, runtime)
     runtime.checks["executor"] = executor.ready
+    # The history's read API on the ops port, for operators: everything is in their scope.
+    runtime.routers.append(api.router(runtime.db, lambda _: Scope.everything()))
     return executor
 
 

@@ -43,6 +43,9 @@ def test_service_is_ready_then_stops_on_sigterm(
         metrics = httpx.get(f"http://127.0.0.1:{ops_port}/metrics").text
         assert "backstop_bus_published_total" in metrics
         docs = httpx.get(f"http://127.0.0.1:{ops_port}/openapi.json")
+        if service == "executor":  # the history's read API is on its ops port
+            plans = httpx.get(f"http://127.0.0.1:{ops_port}/executor/plans")
+            assert plans.json() == {"total": 0, "items": []}
         if service == "ingest":  # the API's document is on the ops port, not the public one
             assert "/v1/runs" in docs.json()["paths"]
             assert httpx.get(f"http://127.0.0.1:{ingest_port}/metrics").status_code == 404
