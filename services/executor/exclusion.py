@@ -132,7 +132,7 @@ class TargetLeases:
             return None
         return str(json.loads(entry.value)["owner"])
 
-    async def _keep(self, lease: Lease) -> None:
+    async def keep(self, lease: Lease) -> None:
         """Renew every third of the TTL until cancelled or lost; a renewal that fails for a
         passing reason (NATS away a moment) is tried again until the lease would lapse."""
         loop = asyncio.get_running_loop()
@@ -161,7 +161,7 @@ class TargetLeases:
         if lease is None:
             yield None
             return
-        keeper = asyncio.create_task(self._keep(lease), name=f"lease-{target}")
+        keeper = asyncio.create_task(self.keep(lease), name=f"lease-{target}")
         try:
             yield lease
         finally:
@@ -170,3 +170,74 @@ class TargetLeases:
                 await keeper
             if not lease.lost.is_set():
                 await self.release(lease)
+
+
+# A lease no task of this replica uses any more is kept this long before it is released: the
+# next task on the same target (a plan runs a target's tasks one after the other) takes it over
+# without two round trips to JetStream.
+LINGER_SECONDS = 0.5
+
+
+@dataclass
+class _Held:
+    lease: Lease
+    keeper: asyncio.Task[None]
+    releasing: asyncio.Task[None] | None = None
+
+
+class ReplicaTargetLocks:
+    """The flow's ``TargetLocks`` port for one replica: its tasks on a target take turns on an
+    in-process lock, and the replica holds the target's lease while any of them needs it (and
+    :data:`LINGER_SECONDS` more), so a target's consecutive tasks cost one lease, not one each.
+    """
+
+    def __init__(self, leases: TargetLeases, linger: float = LINGER_SECONDS) -> None:
+        self.leases = leases
+        self.linger = linger
+        self._turns: dict[str, asyncio.Lock] = {}
+        self._held: dict[str, _Held] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, target: str, holder: str) -> AsyncIterator[None]:
+        turn = self._turns.setdefault(target, asyncio.Lock())
+        async with turn:
+            held = self._held.get(target)
+            if held is not None and held.releasing is not None:
+                held.releasing.cancel()
+                held.releasing = None
+            if held is None or held.lease.lost.is_set():
+                if held is not None:  # lost meanwhile: take it anew
+                    await self._drop(target)
+                lease = await self.leases.take(target)
+                assert lease is not None  # no stop event: waits until ours
+                held = _Held(lease, asyncio.create_task(self.leases.keep(lease)))
+                self._held[target] = held
+            try:
+                yield
+            finally:
+                held.releasing = asyncio.create_task(self._release_later(target))
+
+    async def _release_later(self, target: str) -> None:
+        await asyncio.sleep(self.linger)
+        held = self._held.get(target)
+        if held is None or self._turns[target].locked():
+            return
+        await asyncio.shield(self._drop(target))
+
+    async def _drop(self, target: str) -> None:
+        held = self._held.pop(target, None)
+        if held is None:
+            return
+        held.keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await held.keeper
+        if not held.lease.lost.is_set():
+            await self.leases.release(held.lease)
+
+    async def close(self) -> None:
+        """Release every lease now (the replica stops)."""
+        for target in list(self._held):
+            held = self._held[target]
+            if held.releasing is not None:
+                held.releasing.cancel()
+            await self._drop(target)

@@ -138,6 +138,9 @@ class PlanResults:
         self.publisher = publisher
         self.plan = plan
         self.tenant = tenant
+        # Task results are stored in the background (the next task need not wait for
+        # JetStream's ack); the plan's result waits for them, so it is the last one stored.
+        self._pending: set[asyncio.Task[bool]] = set()
 
     async def plan_started(self, execution: PlanExecution) -> None:
         await self.publisher.publish(RunReported(
@@ -150,15 +153,19 @@ class PlanResults:
         status = TASK_STATUS.get(task.status)
         if status is None:
             return
-        await self.publisher.publish(RunReported(
+        publishing = asyncio.create_task(self.publisher.publish(RunReported(
             event_id=f"{execution.id}.{task.id}", tenant=self.tenant,
             job=task_job(self.plan.job, task), status=status, run_id=f"{execution.id}.{task.id}",
             started_at=task.started_at, finished_at=task.finished_at,
             duration_seconds=task.duration, bytes_transferred=task.bytes,
             files_transferred=task.files_transferred, error_count=task.transfer_errors,
-            message=_task_message(task)[:2000], client_name=CLIENT_NAME))
+            message=_task_message(task)[:2000], client_name=CLIENT_NAME)))
+        self._pending.add(publishing)
+        publishing.add_done_callback(self._pending.discard)
 
     async def plan_finished(self, execution: PlanExecution) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
         status = PLAN_STATUS.get(execution.status, "failure")
         tasks = execution.tasks
         await self.publisher.publish(RunReported(

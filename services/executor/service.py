@@ -19,12 +19,10 @@ ends ``interrupted``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -35,8 +33,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from services.executor import api, catalog, history
-from services.executor.exclusion import TargetLeases
-from services.executor.executions import PlanStatus
+from services.executor.exclusion import ReplicaTargetLocks, TargetLeases
+from services.executor.executions import PlanExecution, PlanStatus, TaskExecution
 from services.executor.flow import execute
 from services.executor.plans.models import Plan
 from services.executor.plugins.api import TaskContext
@@ -120,6 +118,7 @@ class Executor:
         self.labels = parse_labels(settings.executor_labels)
         ttl = settings.executor_lease_seconds
         self.leases = TargetLeases(self.bus, self.replica_id, ttl=ttl)
+        self.locks = ReplicaTargetLocks(self.leases)
         self.switch = Switch(self.bus)
         self.replicas = Replicas(self.bus, self.replica_id, self.labels, ttl=ttl)
         self.intents = DurableIntents(self.bus, self.replica_id)
@@ -151,6 +150,7 @@ class Executor:
             )
         finally:
             await self._cancel_running()
+            await self.locks.close()
 
     async def _has_room(self) -> bool:
         while not self._stop.is_set():
@@ -206,9 +206,9 @@ class Executor:
     def context(self, run: Run) -> ExecutionContext:
         s = self.settings
         return ExecutionContext(
-            plugins=self.plugins, locks=ReplicaTargetLocks(self.leases), sink=PlanResults(
+            plugins=self.plugins, locks=self.locks, sink=PlanResults(
                 self.publisher, run.plan, run.tenant), switch=self.switch, intents=self.intents,
-            history=self.history, parallel=s.executor_parallel,
+            history=DeferredTaskHistory(self.history), parallel=s.executor_parallel,
             script_timeout=s.executor_script_timeout, output_limit=s.executor_script_output_chars,
             runner=self.replica_id)
 
@@ -271,18 +271,40 @@ class Executor:
         return self.started.is_set()
 
 
-class ReplicaTargetLocks:
-    """The flow's ``TargetLocks`` port on the cross-replica leases."""
+class DeferredTaskHistory:
+    """The history recorder with task changes written behind the flow: a task's next step
+    does not wait for the database. Changes of one task are coalesced (the write copies the
+    task as it is then); the plan's end waits until they are all written, then is written."""
 
-    def __init__(self, leases: TargetLeases) -> None:
-        self.leases = leases
+    def __init__(self, inner: history.DatabaseHistory) -> None:
+        self.inner = inner
+        self._waiting: dict[str, tuple[PlanExecution, TaskExecution]] = {}
+        self._writer: asyncio.Task[None] | None = None
 
-    @contextlib.asynccontextmanager
-    async def hold(self, target: str, holder: str) -> AsyncIterator[None]:
-        async with self.leases.hold(target) as lease:
-            if lease is None:  # only with a stop event, which the flow does not pass
-                raise asyncio.CancelledError
-            yield
+    async def started(self, execution: PlanExecution) -> None:
+        await self.inner.started(execution)
+
+    async def expanded(self, execution: PlanExecution) -> None:
+        await self.inner.expanded(execution)
+
+    async def task_changed(self, execution: PlanExecution, task: TaskExecution) -> None:
+        self._waiting[task.id] = (execution, task)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._waiting:
+            task_id = next(iter(self._waiting))
+            execution, task = self._waiting.pop(task_id)
+            try:
+                await self.inner.task_changed(execution, task)
+            except Exception:
+                log.exception("history: task %s not written", task_id)
+
+    async def finished(self, execution: PlanExecution) -> None:
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+        await self.inner.finished(execution)
 
 
 def build(settings: ExecutorSettings, runtime: Runtime) -> Executor:

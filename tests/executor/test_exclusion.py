@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.executor.exclusion import LeaseLost, TargetLeases, target_key
+from services.executor.exclusion import LeaseLost, ReplicaTargetLocks, TargetLeases, target_key
 from shared.bus import Bus
 from tests.support import eventually
 
@@ -125,3 +125,38 @@ async def test_a_killed_holder_frees_the_target_within_its_ttl(bus: Bus, nats_ur
         if holder.returncode is None:
             holder.kill()
             await holder.wait()
+
+
+async def test_a_replicas_consecutive_tasks_on_a_target_share_one_lease(
+    bus: Bus, second_bus: Bus,
+) -> None:
+    locks = ReplicaTargetLocks(TargetLeases(bus, "a", ttl=3), linger=0.3)
+    other = TargetLeases(second_bus, "b", ttl=3)
+    revisions = []
+    for n in range(3):
+        async with locks.hold("db-1", f"task-{n}"):
+            assert await other.try_take("db-1") is None
+            revisions.append((await other.holder("db-1"), locks._held["db-1"].lease.revision))
+    assert len(set(revisions)) == 1  # taken once, not released in between
+    assert await other.holder("db-1") == "a"  # kept a moment for a next task…
+    taken = await eventually(lambda: other.try_take("db-1"), timeout=3, interval=0.05)
+    assert taken is not None  # …then released
+
+
+async def test_tasks_of_one_replica_on_one_target_take_turns(bus: Bus) -> None:
+    locks = ReplicaTargetLocks(TargetLeases(bus, "a", ttl=3), linger=0.1)
+    inside: list[str] = []
+    overlaps = 0
+
+    async def task(name: str) -> None:
+        nonlocal overlaps
+        async with locks.hold("nas", name):
+            inside.append(name)
+            overlaps += len(inside) > 1
+            await asyncio.sleep(0.05)
+            inside.remove(name)
+
+    await asyncio.gather(*(task(f"t{n}") for n in range(5)))
+    assert overlaps == 0
+    await locks.close()
+    assert await TargetLeases(bus, "c", ttl=3).holder("nas") is None
