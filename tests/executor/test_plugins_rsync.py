@@ -131,6 +131,23 @@ async def test_a_partial_transfer_may_be_accepted(tmp_path: Path) -> None:
     assert len(result.transfer_errors) == 1 and "gone" in result.transfer_errors[0]
 
 
+async def test_files_vanishing_during_the_transfer_are_a_warning(tmp_path: Path) -> None:
+    # rsync lists both files, then sends "a" slowly; "b" is gone when its turn comes (exit 24).
+    source = write_tree(tmp_path / "src", {"a": b"x" * (2 * 1024 * 1024), "b": "short-lived"})
+    ctx = context("rsync.sync", tmp_path / "series" / "2026-11-30-22-00-00-000",
+                  source=str(source), bwlimit="1m")
+    task = asyncio.create_task(plugin.backup(ctx))
+    for _ in range(100):  # until rsync is writing "a" (its temporary file appears)
+        await asyncio.sleep(0.05)
+        if _entries(ctx.output):
+            break
+    (source / "b").unlink()
+    result = await task
+    assert result.warnings == ["some source files vanished during the transfer"]
+    assert [f.path for f in result.files] == ["a"]
+    assert any("vanished" in e and "b" in e for e in result.transfer_errors)
+
+
 async def test_items_are_the_entries_of_the_source_matching_the_pattern(tmp_path: Path) -> None:
     source = write_tree(tmp_path / "src", {"home/ann/x": "1", "home/bob/y": "2", "etc/z": "3",
                                            "readme": "r"})
@@ -181,6 +198,10 @@ async def test_a_timeout_fails_the_backup(tmp_path: Path) -> None:
     with pytest.raises(BackupFailed, match="did not finish within 1 s"):
         await plugin.backup(ctx)
     assert not _running("rsync", str(ctx.output))
+
+
+def _entries(folder: Path) -> list[str]:
+    return os.listdir(folder) if folder.is_dir() else []
 
 
 def _running(program: str, argument: str) -> bool:

@@ -85,13 +85,18 @@ def test_periods_are_counted_in_the_time_zone_given() -> None:
         "2026-11-30-14-00-00-000", "2026-11-30-23-00-00-000"]
 
 
-def test_folder_names_give_the_time_and_other_folders_their_mtime(tmp_path: Path) -> None:
+def test_folder_names_give_the_time_and_others_are_never_candidates(tmp_path: Path) -> None:
     assert time_of(Path("2026-11-30-22-48-00-120")) == datetime(2026, 11, 30, 22, 48, 0, 120000,
                                                                 tzinfo=UTC)
     assert time_of(Path("2026-11-30")) == datetime(2026, 11, 30, tzinfo=UTC)
-    other = tmp_path / "julian-334"
-    other.mkdir()
-    assert abs((time_of(other) - datetime.now(UTC)).total_seconds()) < 60
+    assert time_of(Path("2026-13-45")) is None and time_of(Path("334")) is None
+    # With a template like <destination>/<julian day>/<target>, a task's siblings are other
+    # targets: retention must not touch them, nor take one for the previous backup.
+    day = tmp_path / "334"
+    write_tree(day, {"web-1/f": "w", "db-1/f": "d"})
+    result = apply_policy(day, RetentionPolicy(keep_last=0), current=day / "mail-1")
+    assert result.removed == [] and sorted(p.name for p in day.iterdir()) == ["db-1", "web-1"]
+    assert previous_backup(day / "mail-1") is None
 
 
 def test_apply_policy_deletes_folders_and_never_the_current_one(tmp_path: Path) -> None:
@@ -105,6 +110,8 @@ def test_apply_policy_deletes_folders_and_never_the_current_one(tmp_path: Path) 
     assert sorted(Path(p).name for p in result.removed) == names[1:4]
     assert previous_backup(series / stamp(datetime(2026, 12, 1, tzinfo=UTC))) == series / names[4]
     assert previous_backup(series / names[0]) is None
+    write_tree(series / "notes", {"x": "not a backup"})
+    assert previous_backup(series / "unnamed") == series / names[4]
 
 
 def test_space_order_is_oldest_first_beyond_the_minimum_of_each_series() -> None:

@@ -26,9 +26,11 @@ _READ = 1024 * 1024
 
 
 def previous_backup(output: Path) -> Path | None:
-    """The newest earlier backup of the same series (a sibling of ``output``), if any."""
+    """The newest earlier backup of the same series (a sibling of ``output`` named by its
+    time, and older than ``output`` when its name gives a time too), if any."""
+    now = retention.time_of(output)
     earlier = [b for b in retention.backups_in(output.parent, current=output)
-               if b.path.name < output.name or b.time < retention.time_of(output)]
+               if now is None or b.time < now]
     return earlier[-1].path if earlier else None
 
 

@@ -156,7 +156,7 @@ async def run(
     :class:`CommandNotFound` when the program does not exist; cancelling the awaiting task
     stops the process group and re-raises ``CancelledError``."""
     started = time.monotonic()
-    full_env = {**os.environ, "LC_ALL": "C", **(env or {})}
+    full_env = {**os.environ, **(env or {})}
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, env=full_env, cwd=None if cwd is None else str(cwd),

@@ -228,7 +228,7 @@ class ResticPlugin(Plugin):
                                      f"{done.tail(3)}")
         # Over ssh restic first says "reading repository password from stdin" on stdout.
         listed: Any = next((json.loads(line) for line in done.stdout.splitlines()
-                       if line.startswith("[")), [])
+                            if line.startswith("[")), [])
         return listed if isinstance(listed, list) else []
 
     async def verify(self, ctx: TaskContext, result: BackupResult) -> Verification:

@@ -12,8 +12,10 @@ that deletes:
   :func:`make_room` deletes in that order until enough space is free and says what it removed.
 
 A backup is a folder whose name is its time (the executor's ``2026-11-30-22-48-00-000``, or any
-name starting with ``YYYY-MM-DD``); other folders are timed by their modification time. The
-folder being written (``current``) is never a candidate.
+name starting with ``YYYY-MM-DD``). Folders named otherwise are never candidates: with an output
+template whose last part is not the backup's time (``…/<julian day>/<target>``), the siblings of
+a task's folder are other targets' backups, and a rule that deleted them by age would destroy
+them. The folder being written (``current``) is never a candidate either.
 """
 
 from __future__ import annotations
@@ -40,26 +42,31 @@ class Backup:
     time: datetime
 
 
-def time_of(folder: Path) -> datetime:
-    """When a backup folder was taken: from its name when it starts with a timestamp (read as
-    UTC), else its modification time."""
+def time_of(folder: Path) -> datetime | None:
+    """When a backup folder was taken, from its name (read as UTC); None when the name does not
+    start with a date or is not a valid one."""
     match = _STAMP.match(folder.name)
-    if match:
-        g = match.groupdict()
-        ms = g["ms"] or "0"
+    if not match:
+        return None
+    g = match.groupdict()
+    try:
         return datetime(int(g["y"]), int(g["m"]), int(g["d"]), int(g["H"] or 0),
                         int(g["M"] or 0), int(g["S"] or 0),
-                        int(ms.ljust(6, "0")) if len(ms) <= 6 else 0, tzinfo=UTC)
-    return datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+                        int((g["ms"] or "0").ljust(6, "0")), tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def backups_in(series: Path, *, current: Path | None = None) -> list[Backup]:
-    """The backup folders of a series (the siblings of one target/action/item), oldest first,
-    without ``current``."""
+    """The backup folders of a series (the siblings of one target/action/item named by their
+    time), oldest first, without ``current``."""
     if not series.is_dir():
         return []
-    found = [Backup(p, time_of(p)) for p in series.iterdir()
-             if p.is_dir() and not p.is_symlink() and p != current]
+    found = []
+    for path in series.iterdir():
+        moment = time_of(path)
+        if moment is not None and path != current and path.is_dir() and not path.is_symlink():
+            found.append(Backup(path, moment))
     return sorted(found, key=lambda b: (b.time, b.path.name))
 
 

@@ -54,6 +54,8 @@ UNREACHABLE = {5: "error starting client-server protocol", 10: "error in socket 
                "connection", 255: "ssh failed"}
 # Fields of an --out-format line; the name is last, so a "|" in it does no harm.
 OUT_FORMAT = "%i|%l|%C|%n"
+# Messages and numbers as parsed here, whatever the executor's locale.
+PLAIN = {"LC_ALL": "C"}
 _ESCAPED = re.compile(rb"\\#([0-7]{3})")
 
 
@@ -255,7 +257,7 @@ class RsyncPlugin(FolderPlugin):
 
         facts = await _facts(ctx.target)
         try:
-            done = await ctx.run(argv, on_line=take)
+            done = await ctx.run(argv, on_line=take, env=PLAIN)
         except CommandTimedOut as exc:
             raise BackupFailed(str(exc), self._result(ctx, files, exc.stdout, exc.stderr,
                                                       facts, previous)) from None
@@ -315,7 +317,7 @@ async def _checked(argv: list[str], *, what: str, timeout: float | None,
     """Run a command whose failure makes the step fail with ``error`` (verification,
     discovery)."""
     try:
-        done = await process.run(argv, timeout=timeout)
+        done = await process.run(argv, timeout=timeout, env=PLAIN)
     except (CommandTimedOut, CommandNotFound) as exc:
         raise error(f"{what}: {exc}") from None
     if done.returncode not in allowed:
