@@ -87,6 +87,10 @@ class TaskExecution:
     facts: dict[str, str] = field(default_factory=dict)
     scripts: list[ScriptRun] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # backups retention removed
+    # False for the skipped task standing for a target pattern that matched nothing, or for an
+    # item pattern nothing matched (or that could not be looked for): not counted.
+    target_known: bool = True
+    item_known: bool = True
 
     @property
     def duration(self) -> float | None:
@@ -150,11 +154,13 @@ class PlanExecution:
 
     @property
     def target_count(self) -> int:
-        return len({t.target for t in self.tasks})
+        """Targets the plan was to back up (DPOD's "devices"), failed and skipped included."""
+        return len({t.target for t in self.tasks if t.target_known})
 
     @property
     def item_count(self) -> int:
-        return len({(t.target, t.item) for t in self.tasks if t.item != WHOLE})
+        """Items found to back up (DPOD's "domains"); whole-target tasks count none."""
+        return len({(t.target, t.item) for t in self.tasks if t.item_known and t.item != WHOLE})
 
 
 def _counts(tasks: list[TaskExecution]) -> dict[TaskStatus, int]:

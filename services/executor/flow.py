@@ -31,7 +31,7 @@ from services.executor.executions import (
 from services.executor.plans.expansion import Found, expand, targets_of
 from services.executor.plans.models import Inventory, Plan, Script
 from services.executor.plans.windows import inside
-from services.executor.plugins.api import Item, Plugin, PluginError, items_for
+from services.executor.plugins.api import Item, Plugin, PluginError, Target, items_for
 from services.executor.ports import ExecutionContext
 from services.executor.scripts import failure, run_script
 from services.executor.space import check_mount, check_space
@@ -143,35 +143,12 @@ class PlanRun:
         self._set(status)
 
     async def _expand(self) -> list[ActivityExecution]:
-        """Probe each matched target and discover its items, then make the tasks."""
+        """Probe each matched target and discover its items (a few at once), then make the
+        tasks."""
         plan, registry = self.plan, self.context.plugins
         matched = targets_of(plan, self.inventory)
         found: dict[tuple[int, str], Found] = {}
-        gate = asyncio.Semaphore(DISCOVERY_PARALLEL)
-
-        async def discover(index: int, plugin: Plugin, name: str) -> None:
-            activity = plan.spec.activities[index]
-            declared = self.inventory.get(name)
-            assert declared is not None
-            target = plugin_target(declared)
-            async with gate:
-                try:
-                    await plugin.probe(target, activity.action, activity.options)
-                    items = await items_for(plugin, target, activity.action, activity.items,
-                                            activity.options)
-                except PluginError as exc:
-                    found[(index, name)] = Found(reason=exc.reason)
-                    return
-                except Exception as exc:
-                    log.exception("discovery on %s failed", name)
-                    found[(index, name)] = Found(reason=f"{type(exc).__name__}: {exc}",
-                                                 failed=True)
-                    return
-            for item in items:
-                self.items[(index, name, item.name)] = item
-            found[(index, name)] = Found(items=[item.name for item in items])
-
-        jobs = []
+        work: list[tuple[int, Plugin, str]] = []
         for index, (activity, names) in enumerate(zip(plan.spec.activities, matched,
                                                       strict=True)):
             try:
@@ -180,13 +157,41 @@ class PlanRun:
                 found.update({(index, n): Found(reason=exc.reason, failed=True) for n in names})
                 continue
             self.plugins[index] = plugin
-            jobs += [discover(index, plugin, name) for name in names]
-        await asyncio.gather(*jobs)
+            work += [(index, plugin, name) for name in names]
+        targets: dict[str, Target] = {}
+        queue = iter(work)
+
+        async def worker() -> None:
+            for index, plugin, name in queue:  # shared: each entry is taken once
+                found[(index, name)] = await self._discover(index, plugin, name, targets)
+
+        await asyncio.gather(*(worker() for _ in range(min(DISCOVERY_PARALLEL, len(work)))))
         now = self.context.clock.now()
         activities = expand(plan, matched, found, self.execution.id, now)
         for run in activities:
             run.settle(now)
         return activities
+
+    async def _discover(self, index: int, plugin: Plugin, name: str,
+                        targets: dict[str, Target]) -> Found:
+        activity = self.plan.spec.activities[index]
+        target = targets.get(name)
+        if target is None:
+            declared = self.inventory.get(name)
+            assert declared is not None
+            target = targets[name] = plugin_target(declared)
+        try:
+            await plugin.probe(target, activity.action, activity.options)
+            items = await items_for(plugin, target, activity.action, activity.items,
+                                    activity.options)
+        except PluginError as exc:
+            return Found(reason=exc.reason)
+        except Exception as exc:
+            log.exception("discovery on %s failed", name)
+            return Found(reason=f"{type(exc).__name__}: {exc}", failed=True)
+        for item in items:
+            self.items[(index, name, item.name)] = item
+        return Found(items=[item.name for item in items])
 
     async def _run_tasks(self, tasks: list[TaskExecution]) -> None:
         """Each target's tasks one after the other; targets in parallel up to the limit."""

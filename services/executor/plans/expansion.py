@@ -10,6 +10,7 @@ hands the findings in as :class:`Found` per activity and target.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,19 @@ def expand(plan: Plan, matched: Sequence[Sequence[str]], found: Mapping[tuple[in
            execution_id: str, now: datetime | None = None) -> list[ActivityExecution]:
     """The activity executions with their tasks, numbered in creation order; task ids are
     ``<execution id>.<number>``; tasks skipped (or failed) here get ``now`` as status time."""
+    # 100,000 new objects would run the cyclic garbage collector dozens of times over an
+    # ever larger young generation (most of the time spent); none of them is garbage yet.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _expand(plan, matched, found, execution_id, now)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _expand(plan: Plan, matched: Sequence[Sequence[str]], found: Mapping[tuple[int, str], Found],
+            execution_id: str, now: datetime | None) -> list[ActivityExecution]:
     out: list[ActivityExecution] = []
     sequence = 0
     skipped, failed = TaskStatus.SKIPPED, TaskStatus.FAILED
@@ -66,7 +80,8 @@ def expand(plan: Plan, matched: Sequence[Sequence[str]], found: Mapping[tuple[in
             tasks.append(TaskExecution(
                 f"{execution_id}.{sequence}", index, sequence, activity.targets,
                 item_pattern or WHOLE, action, status=skipped, status_at=now,
-                error=f"no target matches {activity.targets!r}"))
+                error=f"no target matches {activity.targets!r}", target_known=False,
+                item_known=False))
             continue
         for target in targets:
             result = found.get((index, target))
@@ -75,14 +90,14 @@ def expand(plan: Plan, matched: Sequence[Sequence[str]], found: Mapping[tuple[in
                 tasks.append(TaskExecution(
                     f"{execution_id}.{sequence}", index, sequence, target, item_pattern or WHOLE,
                     action, status=failed if result is not None and result.failed else skipped,
-                    status_at=now,
+                    status_at=now, item_known=item_pattern is None,
                     error=result.reason if result is not None else "target not probed"))
                 continue
             if not result.items:
                 sequence += 1
                 tasks.append(TaskExecution(
                     f"{execution_id}.{sequence}", index, sequence, target, item_pattern or WHOLE,
-                    action, status=skipped, status_at=now,
+                    action, status=skipped, status_at=now, item_known=False,
                     error=f"no item of {target} matches {item_pattern!r}"))
                 continue
             for item in result.items:
