@@ -131,7 +131,8 @@ LISTINGS: dict[tuple[str, ...], list[str]] = {
 }
 # Commands that print one record: --json is one object of its own shape, no paging.
 ONE_RECORD = {("accounts", "create"), ("tokens", "issue"), ("webhooks", "add"),
-              ("branding", "show"), ("thresholds", "effective"), ("notifications", "count")}
+              ("branding", "show"), ("thresholds", "effective"), ("notifications", "count"),
+              ("executor", "status"), ("plans", "run")}
 
 
 def filled(args: tuple[str, ...], data: Data) -> list[str]:
