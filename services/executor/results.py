@@ -76,12 +76,13 @@ def task_job(plan_job: str, task: TaskExecution) -> str:
     return name
 
 
-def schedule_event(plan: Plan, tenant: Tenant) -> ScheduleSet | None:
-    """The plan's schedule as its job's; the id follows the content, so re-registering an
-    unchanged schedule is stored once."""
-    if plan.spec.schedule is None:
-        return None
-    body = {"cron": plan.spec.schedule.cron, "timezone": plan.spec.schedule.timezone}
+def schedule_event(plan: Plan, tenant: Tenant, *, expected: bool = True) -> ScheduleSet:
+    """The plan's schedule as its job's; not ``expected`` (disabled) or without a schedule, no
+    schedule at all, so the evaluator expects no run. The id follows the content:
+    re-registering an unchanged schedule is stored once."""
+    body: dict[str, str | None] = {"cron": None, "timezone": None}
+    if expected and plan.spec.schedule is not None:
+        body = {"cron": plan.spec.schedule.cron, "timezone": plan.spec.schedule.timezone}
     content = json.dumps(body, sort_keys=True)
     event_id = uuid.uuid5(_SCHEDULE_NAMESPACE, f"{tenant.account}/{plan.job}/{content}").hex
     return ScheduleSet(event_id=event_id, tenant=tenant, job=plan.job, **body)

@@ -85,8 +85,9 @@ def plan_run(session: Session, name: str) -> Run | None:
                                             account=row.account_id), row.enabled)
 
 
-def scheduled_plans(session: Session) -> list[tuple[Plan, Tenant]]:
-    rows = session.execute(select(PlanRow).where(PlanRow.enabled.is_(True)))  # type: ignore[attr-defined]
+def all_plans(session: Session) -> list[tuple[Plan, Tenant]]:
+    """Every applied plan (``spec.enabled`` as set now) with its account's tenant."""
+    rows = session.execute(select(PlanRow))
     return [(catalog.plan_of(row), Tenant(reseller=row.reseller_id, customer=row.customer_id,
                                          account=row.account_id)) for row in rows.scalars()]
 
@@ -228,17 +229,19 @@ class Executor:
     # --- schedules ---------------------------------------------------------------------------
 
     async def _scheduled(self) -> list[ScheduledPlan]:
-        """The enabled plans with a schedule; each one's schedule is (re)registered as its
-        job's when it changed, so the evaluator expects the runs."""
-        plans = await self.db.run(scheduled_plans)
+        """The enabled plans with a schedule. Every plan's schedule is registered as its
+        job's when it changed: the evaluator expects the runs of an enabled, scheduled plan,
+        and none of a disabled or unscheduled one (no missed-run alert for it)."""
+        plans = await self.db.run(all_plans)
         out = []
         for plan, tenant in plans:
-            if plan.spec.schedule is None:
-                continue
-            out.append(ScheduledPlan(plan.name, plan.spec.schedule.cron_schedule(), tenant,
-                                     pin_label(plan.spec.replicas)))
-            event = schedule_event(plan, tenant)
-            if event is not None and self._registered.get(plan.name) != event.event_id:
+            scheduled = plan.spec.enabled and plan.spec.schedule is not None
+            if scheduled:
+                assert plan.spec.schedule is not None
+                out.append(ScheduledPlan(plan.name, plan.spec.schedule.cron_schedule(), tenant,
+                                         pin_label(plan.spec.replicas)))
+            event = schedule_event(plan, tenant, expected=scheduled)
+            if self._registered.get(plan.name) != event.event_id:
                 if await self.publisher.publish(event):
                     self._registered[plan.name] = event.event_id
         return out

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from services.executor import catalog
 from services.executor.switch import Switch
 from services.executor.triggers import manual_trigger
 from shared.bus import Bus
 from shared.db import Database
 from shared.events import PlanTriggered, RunReported, ScheduleSet
+from shared.scopes import Scope
 from tests.executor.replicas import apply, ended, published, replica, tasks
 from tests.support import eventually, make_account, tenant_of
 
@@ -135,3 +137,22 @@ async def test_a_trigger_delivered_twice_runs_once(
         await bus.publish(again)
         await asyncio.sleep(1.5)
     assert (tmp_path / "b" / "runs").read_text().split() == ["x"]
+
+
+async def test_a_disabled_plan_is_no_longer_expected_to_run(
+    bus: Bus, nats_url: str, sqlite_db: Database, tmp_path: Path,
+) -> None:
+    make_account(sqlite_db, reseller="MSP", customer="Acme", name="servers")
+    apply(sqlite_db, plan_text("nightly", tmp_path / "b", "true",
+                               schedule="schedule: {cron: '0 2 * * *'}"))
+
+    async def schedules() -> list[tuple[str | None, str]]:
+        return [(e.cron, e.job) for e in await published(bus, "backstop.ingest.>")
+                if isinstance(e, ScheduleSet)]
+
+    async with replica(nats_url, sqlite_db):
+        await eventually(lambda: _when(schedules(), lambda s: len(s) == 1))
+        with sqlite_db.session() as session:
+            catalog.set_enabled(session, Scope.everything(), "nightly", False)
+        found = await eventually(lambda: _when(schedules(), lambda s: len(s) == 2))
+    assert found == [("0 2 * * *", "nightly"), (None, "nightly")]
