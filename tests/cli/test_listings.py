@@ -128,11 +128,12 @@ LISTINGS: dict[tuple[str, ...], list[str]] = {
                                                       "HTTP_STATUS", "ERROR"],
     ("notifications", "silence", "list"): ["ID", "RESELLER_ID", "CUSTOMER_ID", "ACCOUNT_ID",
                                            "ENDS_AT", "REASON"],
+    ("plugins", "list"): ["PLUGIN", "ACTIONS", "DISTRIBUTION", "VERSION", "ERROR"],
 }
 # Commands that print one record: --json is one object of its own shape, no paging.
 ONE_RECORD = {("accounts", "create"), ("tokens", "issue"), ("webhooks", "add"),
               ("branding", "show"), ("thresholds", "effective"), ("notifications", "count"),
-              ("executor", "status"), ("plans", "run")}
+              ("executor", "status"), ("plans", "run"), ("plugins", "show")}
 
 
 def filled(args: tuple[str, ...], data: Data) -> list[str]:

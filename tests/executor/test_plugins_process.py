@@ -4,11 +4,13 @@ capped, lines stream to the caller, secrets in the environment stay out of error
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from services.executor.plugins.process import (
     CappedText,
@@ -103,3 +105,23 @@ def test_capped_text_keeps_head_and_tail() -> None:
 async def test_a_killed_tool_reports_the_signal() -> None:
     done = await run(["/bin/sh", "-c", "kill -KILL $$"])
     assert done.returncode == -signal.SIGKILL
+
+
+def test_the_same_under_uvloop(tmp_path: Path) -> None:
+    """``backstop up`` and ``backstop run`` run the executor on uvloop."""
+
+    async def scenario() -> tuple[int, str, bool]:
+        done = await run(["/bin/sh", "-c", "cat; echo err >&2; exit 2"], stdin=b"in\n" * 3)
+        pidfile = tmp_path / "child"
+        task = asyncio.create_task(run(["/bin/sh", "-c",
+                                        f"sleep 60 & echo $! > {pidfile}; wait"]))
+        child = await _child_pid(pidfile)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.1)
+        for _ in range(300):  # many short runs: no descriptor is closed twice
+            assert (await run(["true"])).ok
+        return done.returncode, done.stdout + done.stderr, _alive(child)
+
+    assert uvloop.run(scenario()) == (2, "in\nin\nin\nerr\n", False)

@@ -17,10 +17,12 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 # Characters of stdout and of stderr kept by default.
 OUTPUT_LIMIT = 64 * 1024
@@ -120,23 +122,80 @@ async def _pump(stream: asyncio.StreamReader, kept: CappedText,
             handle.close()
 
 
-def _signal_group(proc: asyncio.subprocess.Process, signum: int) -> None:
+class _Child:
+    """A started process: its exit awaited through a pidfd (no thread, no child watcher), its
+    pipes read by the event loop.
+
+    Spawned with :class:`subprocess.Popen` rather than ``asyncio.create_subprocess_exec``:
+    under uvloop (how ``backstop up`` and ``backstop run`` run) the latter took 12-15 ms per
+    process on the development VM against 1.5 ms for Popen, a quarter of a small rsync."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    async def wait(self) -> int:
+        if (code := self.popen.poll()) is not None:
+            return code
+        try:
+            pidfd = os.pidfd_open(self.popen.pid)
+        except (AttributeError, OSError):  # not Linux ≥ 5.3: a thread waits instead
+            return await asyncio.to_thread(self.popen.wait)
+        loop = asyncio.get_running_loop()
+        exited = loop.create_future()
+
+        def on_exit() -> None:
+            if not exited.done():
+                exited.set_result(None)
+
+        loop.add_reader(pidfd, on_exit)
+        try:
+            await exited
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        return self.popen.wait()
+
+
+async def _read_pipe(pipe: IO[bytes]) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_CHUNK)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), pipe)
+    return reader, transport
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
+        pipe.write(data)
+        pipe.flush()
+    with contextlib.suppress(OSError):
+        pipe.close()
+
+
+def _signal_group(proc: _Child, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signum)
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
+async def _stop(proc: _Child) -> None:
     """End the process and its group: SIGTERM, then SIGKILL after the grace."""
     if proc.returncode is None:
         _signal_group(proc, signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE)
+            await asyncio.wait_for(proc.wait(), KILL_GRACE)
         except TimeoutError:
             pass
     # Children that ignored SIGTERM (or outlived their parent) go too.
     _signal_group(proc, signal.SIGKILL)
-    if proc.returncode is None:
-        await proc.wait()
+    await proc.wait()
 
 
 async def run(
@@ -156,28 +215,35 @@ async def run(
     :class:`CommandNotFound` when the program does not exist; cancelling the awaiting task
     stops the process group and re-raises ``CancelledError``."""
     started = time.monotonic()
-    full_env = {**os.environ, **(env or {})}
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, env=full_env, cwd=None if cwd is None else str(cwd),
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-    except FileNotFoundError as exc:
-        raise CommandNotFound(f"{argv[0]}: not found ({exc.strerror})") from exc
+        popen = subprocess.Popen(  # noqa: ASYNC220 (see _Child)
+            list(argv), env={**os.environ, **(env or {})}, cwd=None if cwd is None else str(cwd),
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    except (FileNotFoundError, PermissionError) as exc:
+        raise CommandNotFound(f"{argv[0]}: cannot run it ({exc.strerror})") from exc
+    proc = _Child(popen)
     out, err = CappedText(limit), CappedText(limit)
-    assert proc.stdout is not None and proc.stderr is not None
+    # The pipes handed to the loop are its to close (uvloop closes the descriptor itself:
+    # closing the file object too could close a descriptor since reused).
+    transports: list[asyncio.BaseTransport] = []
+    unowned = [pipe for pipe in (popen.stdin, popen.stdout, popen.stderr) if pipe is not None]
+    assert popen.stdout is not None and popen.stderr is not None
 
     async def communicate() -> int:
+        unowned.remove(popen.stdout)  # type: ignore[arg-type]
+        stdout, transport = await _read_pipe(popen.stdout)  # type: ignore[arg-type]
+        transports.append(transport)
+        unowned.remove(popen.stderr)  # type: ignore[arg-type]
+        stderr, transport = await _read_pipe(popen.stderr)  # type: ignore[arg-type]
+        transports.append(transport)
+        feeding = []
         if stdin is not None:
-            assert proc.stdin is not None
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                proc.stdin.write(stdin)
-                await proc.stdin.drain()
-            proc.stdin.close()
-        await asyncio.gather(_pump(proc.stdout, out, on_line, stdout_to),  # type: ignore[arg-type]
-                             _pump(proc.stderr, err, None, None))  # type: ignore[arg-type]
+            assert popen.stdin is not None
+            unowned.remove(popen.stdin)
+            feeding.append(asyncio.to_thread(_feed, popen.stdin, stdin))
+        await asyncio.gather(_pump(stdout, out, on_line, stdout_to),
+                             _pump(stderr, err, None, None), *feeding)
         return await proc.wait()
 
     try:
@@ -189,5 +255,11 @@ async def run(
         # Cancelled (or the line callback failed): the tool must not outlive its task.
         await asyncio.shield(_stop(proc))
         raise
+    finally:
+        for transport in transports:
+            transport.close()
+        for pipe in unowned:
+            with contextlib.suppress(OSError):
+                pipe.close()
     return Completed(tuple(argv), returncode, out.text(), err.text(),
                      time.monotonic() - started)
