@@ -17,7 +17,7 @@ from services.executor.plans.models import Inventory, Plan
 from services.executor.ports import CollectingSink, ExecutionContext, FixedSwitch, MemoryIntents
 from shared.clock import FakeClock
 from tests.executor.probe import Behaviour, objects, plan_yaml, plugins
-from tests.executor.support import write_tree
+from tests.executor.support import Sshd, write_tree
 
 
 def context(behaviour: Behaviour | None = None, **kwargs: Any) -> ExecutionContext:
@@ -59,7 +59,7 @@ async def test_rsync_plan_backs_up_each_target_with_files_and_stats(tmp_path: Pa
     out = Path(task.output_path or "")
     assert out.parent == dest / "alpha" / "rsync.sync" / "all"
     assert (out / "sub" / "b.txt").read_text() == "beta beta\n"
-    assert [t.id for t in sink.tasks] == [t.id for t in execution.tasks]
+    assert sorted(t.id for t in sink.tasks) == [t.id for t in execution.tasks]  # parallel
     assert sink.finished == [execution]
 
 
@@ -427,3 +427,55 @@ async def test_two_runs_at_the_same_moment_never_share_a_folder(tmp_path: Path) 
     paths = [(await run(text, context(clock=clock))).tasks[0].output_path for _ in range(2)]
     assert paths == [str(tmp_path / "d/alpha/probe.copy/all/2026-11-30-22-48-00-000"),
                      str(tmp_path / "d/alpha/probe.copy/all/2026-11-30-22-48-00-000-2")]
+
+
+async def test_the_command_plugin_quiesces_around_its_script(tmp_path: Path) -> None:
+    frozen = tmp_path / "frozen"
+    log = tmp_path / "log"
+    text = plan_yaml(tmp_path / "d", f"""\
+        - action: command.run
+          targets: 'alpha'
+          quiesce: {{timeout: 5, grace: 1}}
+          options:
+            script: 'test -e {frozen} && echo "backup while frozen" >> {log}
+              && echo x > "$BACKSTOP_OUTPUT/x"'
+            quiesce: 'touch {frozen}; echo freeze >> {log}'
+            unquiesce: 'rm -f {frozen}; echo thaw >> {log}'
+            quiesced: 'test -e {frozen}'
+        """)
+    execution = await run(text, context())
+    assert execution.status is PlanStatus.SUCCEEDED, execution.tasks[0].error
+    assert log.read_text().splitlines() == ["freeze", "backup while frozen", "thaw"]
+    assert not frozen.exists()
+
+
+async def test_rsync_over_ssh_through_the_flow(tmp_path: Path, sshd: Sshd) -> None:
+    source = write_tree(tmp_path / "remote", {"etc/app.conf": "x = 1\n"})
+    access = sshd.access()
+    text = plan_yaml(tmp_path / "d", f"- {{action: rsync.sync, targets: 'far', options: "
+                     f"{{source: '{source}'}}}}", targets=()).replace(
+        "kind: Plan", "kind: Target\nmetadata: {name: far}\nspec:\n  address: 127.0.0.1\n"
+        f"  ssh: {{user: {access.user}, port: {access.port}, key: '{access.key}', "
+        f"options: [{', '.join(access.options)}]}}\n---\nkind: Plan")
+    execution = await run(text, context())
+    task = execution.tasks[0]
+    assert execution.status is PlanStatus.SUCCEEDED, task.error
+    assert [f.path for f in task.files] == ["etc/app.conf"]
+    assert (Path(task.output_path or "") / "etc" / "app.conf").read_text() == "x = 1\n"
+
+
+async def test_without_a_quiesced_command_a_successful_quiesce_counts(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    text = plan_yaml(tmp_path / "d", f"""\
+        - action: command.run
+          targets: '*'
+          quiesce: {{timeout: 1, grace: 0.5, unquiesceTimeout: 0.5}}
+          options:
+            script: 'echo x > "$BACKSTOP_OUTPUT/x"'
+            quiesce: 'echo "freeze $BACKSTOP_TARGET" >> {log}'
+            unquiesce: 'echo "thaw $BACKSTOP_TARGET" >> {log}'
+        """, extra="parallel: 1")
+    execution = await run(text, context())
+    assert execution.status is PlanStatus.SUCCEEDED, [t.error for t in execution.tasks]
+    assert log.read_text().splitlines() == ["freeze alpha", "thaw alpha", "freeze beta",
+                                            "thaw beta"]

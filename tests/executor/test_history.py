@@ -221,3 +221,14 @@ async def test_the_read_api_serves_the_drill_down_in_scope(db: Database, tmp_pat
         assert answer.status_code == 404
         assert answer.json() == {"detail": f"no execution {execution.id!r}"}
         assert (await client.get("/executor/plans/nope/executions")).status_code == 404
+
+
+def test_the_migration_makes_the_tables_the_models_describe(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with db.engine.connect() as connection:
+        diffs = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    ours = [d for d in diffs if "executor_" in repr(d)]
+    assert ours == []

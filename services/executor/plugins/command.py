@@ -55,12 +55,19 @@ def _argv(command: str | list[str]) -> list[str]:
     return ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
 
 
+def _key(ctx: TaskContext) -> tuple[str, str]:
+    return ctx.target.name, ctx.item.name
+
+
 class CommandPlugin(FolderPlugin):
     name = "command"
     summary = "Runs a script; the files it writes into its output folder are the backup."
     actions = (Action(name="run", summary="Run a script with the task's variables; collect "
                       "the files it writes.", options=CommandOptions),)
     quiesces = True
+
+    def __init__(self) -> None:
+        self._frozen: set[tuple[str, str]] = set()  # quiesced by this process, no `quiesced`
 
     def options_of(self, ctx: TaskContext) -> CommandOptions:
         options = self.options(ctx.action, ctx.options)
@@ -122,17 +129,21 @@ class CommandPlugin(FolderPlugin):
         if options.quiesce is None:
             raise QuiesceFailed("command.run has no quiesce command in its options")
         await self._quiesce_step(ctx, options.quiesce, "quiesce", options.quiesce_timeout)
+        self._frozen.add(_key(ctx))
 
     async def unquiesce(self, ctx: TaskContext) -> None:
         options = self.options_of(ctx)
         if options.unquiesce is None:
             raise QuiesceFailed("command.run has no unquiesce command in its options")
         await self._quiesce_step(ctx, options.unquiesce, "unquiesce", options.quiesce_timeout)
+        self._frozen.discard(_key(ctx))
 
     async def is_quiesced(self, ctx: TaskContext) -> bool:
         options = self.options_of(ctx)
         if options.quiesced is None:
-            return options.quiesce is not None
+            # No command to ask: quiesced from a successful quiesce until the unquiesce (the
+            # executor asks before quiescing and polls after each step).
+            return _key(ctx) in self._frozen
         try:
             done = await self._run(ctx, options.quiesced, timeout=options.quiesce_timeout)
         except (CommandTimedOut, CommandNotFound) as exc:
