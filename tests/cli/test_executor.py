@@ -84,6 +84,8 @@ async def stored_trigger(nats_url: str) -> tuple[str, bytes]:
         sub = await bus.js.pull_subscribe(f"{PlanTriggered.subject_filter('')}>",
                                           stream=EXECUTOR.name)
         [msg] = await sub.fetch(1, timeout=5)
+        # A work queue admits no second consumer on these subjects: leave none behind.
+        await bus.js.delete_consumer(EXECUTOR.name, (await sub.consumer_info()).name)
         return msg.subject, msg.data
     finally:
         await bus.close()
