@@ -35,7 +35,7 @@ from shared.consumers import Gate, Handler, consume
 from shared.events import ANY_REPLICA, PlanTriggered, Tenant
 from shared.schedules import Schedule
 from shared.streams import EXECUTOR, ConsumerSpec
-from shared.wakeup import Wakeup
+from shared.wakeup import pause
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,8 @@ async def take_triggers(bus: Bus, labels: Mapping[str, str], handle: Handler,
 class Scheduler:
     """Publishes each enabled plan's ticks when they come.
 
-    Plans are read again every ``refresh`` seconds (or at once after :meth:`poke`); a plan
-    whose schedule did not change keeps its next tick. A tick missed while no replica ran is
+    Plans are read again every ``refresh`` seconds; a plan whose schedule did not change keeps
+    its next tick. A tick missed while no replica ran is
     not made up: the evaluator's missed-run alert reports it.
     """
 
@@ -153,13 +153,6 @@ class Scheduler:
         self.clock = clock or SystemClock()
         self._next: dict[str, tuple[ScheduledPlan, datetime]] = {}
         self._heap: list[tuple[datetime, str]] = []
-        self._wakeup = Wakeup()
-        self._reread = False
-
-    def poke(self) -> None:
-        """Read the plans again now (a plan was applied, enabled or disabled)."""
-        self._reread = True
-        self._wakeup.poke()
 
     @property
     def next_ticks(self) -> dict[str, datetime]:
@@ -169,8 +162,7 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         read_at = 0.0
         while not stop.is_set():
-            if loop.time() >= read_at or self._reread:
-                self._reread = False
+            if loop.time() >= read_at:
                 try:
                     self.load(await self.plans())
                 except Exception as exc:  # database away: keep the plans we know
@@ -181,7 +173,7 @@ class Scheduler:
             if self._heap:
                 wait = min(wait, (self._heap[0][0] - self.clock.now()).total_seconds())
             if wait > 0:
-                await self._wakeup.wait(stop, wait)
+                await pause(stop, wait)
 
     def load(self, plans: list[ScheduledPlan]) -> None:
         now = self.clock.now()
