@@ -28,6 +28,9 @@ from typing import IO
 OUTPUT_LIMIT = 64 * 1024
 # Seconds between SIGTERM and SIGKILL when a run is stopped.
 KILL_GRACE = 5.0
+# Seconds to wait for the rest of a stopped process group to be gone.
+GROUP_GRACE = 2.0
+_POLL = 0.02
 _CHUNK = 64 * 1024
 
 
@@ -193,9 +196,22 @@ async def _stop(proc: _Child) -> None:
             await asyncio.wait_for(proc.wait(), KILL_GRACE)
         except TimeoutError:
             pass
-    # Children that ignored SIGTERM (or outlived their parent) go too.
+    # Children that ignored SIGTERM (or outlived their parent) go too; their end is awaited
+    # (briefly: a group of zombies nobody reaps would stay a group).
     _signal_group(proc, signal.SIGKILL)
     await proc.wait()
+    for _ in range(int(GROUP_GRACE / _POLL)):
+        if not _group_alive(proc.pid):
+            break
+        await asyncio.sleep(_POLL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 async def run(
