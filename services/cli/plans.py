@@ -30,7 +30,7 @@ TASK_COLUMNS = ["task", "status_at", "target", "item", "files", "errors", "bytes
 def apply_(
     files: list[Path] = typer.Option(..., "--file", "-f", help="A YAML file of Plan and Target "
                                      "objects (multi-document); repeat for several."),
-    as_json: bool = tables.JSON,
+    as_json: bool = JSON_OBJECT,
 ) -> None:
     """Create or update the plans and targets the files declare (all or nothing)."""
     with refusing(*admin.ERRORS):
@@ -39,7 +39,7 @@ def apply_(
             applied = admin.apply(session, declared)
     rows = [a.row() for a in applied]
     if as_json:
-        tables.emit(tables.Page(rows, len(rows)), [], as_json=True)
+        _dump({"applied": rows})
         return
     for row in rows:
         typer.echo(f"{str(row['kind']).lower()}/{row['name']} {row['outcome']}")
@@ -90,9 +90,7 @@ def show(
 @app.command()
 def history(
     name: str = typer.Argument(..., help="The plan's name."),
-    as_json: bool = tables.JSON, limit: int = typer.Option(40, min=0, help="Show at most this "
-                                                           "many executions (0: all)."),
-    offset: int = tables.OFFSET,
+    as_json: bool = tables.JSON, limit: int = tables.LIMIT, offset: int = tables.OFFSET,
 ) -> None:
     """A plan's executions, newest first (the last BACKSTOP_EXECUTOR_HISTORY_EXECUTIONS kept)."""
     with refusing(*admin.ERRORS), database().session() as session:
@@ -139,13 +137,13 @@ async def _run(trigger: Any, seconds: float | None) -> Any:
 
 @app.command()
 def enable(name: str = typer.Argument(..., help="The plan's name.")) -> None:
-    """Let the plan run on its schedule again (until a file applied says otherwise)."""
+    """Let the plan run on its schedule again (until it is applied with changed content)."""
     _switch(name, True)
 
 
 @app.command()
 def disable(name: str = typer.Argument(..., help="The plan's name.")) -> None:
-    """Stop scheduling the plan (until enabled, or a file applied says otherwise)."""
+    """Stop scheduling the plan (until enabled, or applied with changed content)."""
     _switch(name, False)
 
 

@@ -182,7 +182,8 @@ def enabled_plans(session: Session) -> list[Plan]:
 
 
 def set_enabled(session: Session, scope: Scope, name: str, enabled: bool) -> bool:
-    """Enable or disable a plan until it is next applied; returns whether it changed."""
+    """Enable or disable a plan until it is next applied with changed content; returns whether
+    it changed."""
     row = plan_row(session, scope, name)
     if row.enabled == enabled:
         return False

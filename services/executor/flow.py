@@ -100,6 +100,7 @@ class PlanRun:
             log.exception("plan %s execution %s failed unexpectedly", self.plan.name,
                           execution.id)
             execution.error = f"{type(exc).__name__}: {exc}"
+            self._skip_pending(execution.error)
             self._set(PlanStatus.FAILED)
         await self._end()
 

@@ -18,6 +18,9 @@ from services.cli import app
 from services.evaluator.policies import SETTINGS
 from services.evaluator.store import set_override
 from services.evaluator.tables import ClientMinVersion
+from services.executor import admin as executor
+from services.executor import history
+from services.executor.plans.files import load_text
 from services.notifier import admin
 from services.notifier.policy import silences
 from services.notifier.tables import (
@@ -33,6 +36,13 @@ from tests.notifier.support import KEYS
 from tests.support import make_account, rename_unchecked
 
 runner = CliRunner()
+# Three targets and plans; the first plan has three executions queued.
+PLANS = "---\n".join([f"kind: Target\nmetadata: {{name: web-{n}}}\n" for n in (1, 2, 3)] + [
+    f"kind: Plan\nmetadata: {{name: {name}}}\nspec:\n  account: MSP/Acme/a-files\n"
+    "  schedule: {cron: '0 22 * * *', timezone: Europe/Berlin}\n"
+    "  destination: {path: /srv/backups}\n"
+    "  activities: [{action: command.run, targets: 'web-*', options: {script: 'true'}}]\n"
+    for name in ("nightly", "weekly", "monthly")])
 
 
 @dataclass
@@ -101,6 +111,10 @@ def data(db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Data:
                                       url=f"https://psa.example/{n}", fmt="backstop",
                                       secret=None, keys=KEYS).endpoint.id for n in range(3)]
         admin.set_brand(session, "MSP", name="Acme IT", sender=None, logo_url=None, footer=None)
+        executor.apply(session, load_text(PLANS))
+        session.flush()
+        for n in range(3):
+            history.queue(session, f"execution{n}", "nightly", utcnow() - timedelta(hours=n))
     notification = seed_notifications(db, accounts[0], issued[0].customer.id,
                                       issued[0].reseller.id)
     return Data(accounts, webhooks, notification)
@@ -129,15 +143,22 @@ LISTINGS: dict[tuple[str, ...], list[str]] = {
     ("notifications", "silence", "list"): ["ID", "RESELLER_ID", "CUSTOMER_ID", "ACCOUNT_ID",
                                            "ENDS_AT", "REASON"],
     ("plugins", "list"): ["PLUGIN", "ACTIONS", "DISTRIBUTION", "VERSION", "ERROR"],
+    ("plans", "list"): ["NAME", "ENABLED", "ACCOUNT", "JOB", "SCHEDULE", "WINDOWS", "ACTIVITIES",
+                        "LAST_RUN", "LAST_STATUS"],
+    ("plans", "history", "{plan}"): ["ID", "QUEUED_AT", "TARGETS", "ITEMS", "STATUS",
+                                     "SUCCEEDED", "FAILED", "SKIPPED", "ERROR"],
+    ("targets", "list"): ["NAME", "ADDRESS", "LABELS", "SSH", "GENERATION", "APPLIED_AT"],
 }
 # Commands that print one record: --json is one object of its own shape, no paging.
 ONE_RECORD = {("accounts", "create"), ("tokens", "issue"), ("webhooks", "add"),
               ("branding", "show"), ("thresholds", "effective"), ("notifications", "count"),
-              ("executor", "status"), ("plans", "run"), ("plugins", "show")}
+              ("plugins", "show"), ("plans", "show"), ("plans", "apply"),
+              ("executor", "status"), ("plans", "run")}
 
 
 def filled(args: tuple[str, ...], data: Data) -> list[str]:
-    return [a.format(account=data.accounts[0], notification=data.notification) for a in args]
+    return [a.format(account=data.accounts[0], notification=data.notification, plan="nightly")
+            for a in args]
 
 
 def _commands(command: object, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], set[str]]:
@@ -259,7 +280,8 @@ def test_no_listing_lets_stored_text_drive_the_terminal(
                      account=f"evil{HOSTILE}")
     notification = seed_notifications(db, issued.account.id, issued.customer.id,
                                       issued.reseller.id, HOSTILE)
-    argv = [a.format(account=issued.account.id, notification=notification) for a in args]
+    argv = [a.format(account=issued.account.id, notification=notification,
+            plan="nightly") for a in args]
     out = invoke(*argv, "--limit", "0").stdout
     assert not UNSAFE.search(out), out
     total = json.loads(invoke(*argv, "--json", "--limit", "0").stdout)["total"]

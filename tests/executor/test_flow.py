@@ -5,6 +5,8 @@ real rsync and command plugins against temporary folders and a test plugin for t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -479,3 +481,23 @@ async def test_without_a_quiesced_command_a_successful_quiesce_counts(tmp_path: 
     assert execution.status is PlanStatus.SUCCEEDED, [t.error for t in execution.tasks]
     assert log.read_text().splitlines() == ["freeze alpha", "thaw alpha", "freeze beta",
                                             "thaw beta"]
+
+
+class UnavailableLocks:
+    """Target locks whose store is down."""
+
+    @asynccontextmanager
+    async def hold(self, target: str, holder: str) -> AsyncIterator[None]:
+        raise RuntimeError("lease store unavailable")
+        yield
+
+
+async def test_when_targets_cannot_be_locked_the_plan_fails_and_runs_nothing(
+        tmp_path: Path) -> None:
+    behaviour = Behaviour()
+    text = plan_yaml(tmp_path / "d", "- {action: probe.copy, targets: '*'}")
+    execution = await run(text, context(behaviour, locks=UnavailableLocks()))
+    assert execution.status is PlanStatus.FAILED
+    assert execution.error == "RuntimeError: lease store unavailable"
+    assert {t.status for t in execution.tasks} == {TaskStatus.SKIPPED}
+    assert behaviour.calls == []

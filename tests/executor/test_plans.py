@@ -300,3 +300,9 @@ def test_apply_creates_updates_and_leaves_unchanged(db: Database) -> None:
         assert catalog.plan_rows(session, other) == []
         with pytest.raises(catalog.CatalogError):
             catalog.plan_row(session, other, "nightly")
+    # The switch holds until the plan is applied with changed content.
+    with db.session() as session:
+        assert {a.outcome for a in catalog.apply(session, changed, plugins())} == {"unchanged"}
+        assert catalog.enabled_plans(session) == []
+        catalog.apply(session, declared, plugins())  # different from the last applied
+        assert [p.name for p in catalog.enabled_plans(session)] == ["nightly"]
