@@ -51,6 +51,7 @@ from services.executor.triggers import (
     pin_label,
     take_triggers,
 )
+from shared.clock import Clock
 from shared.config import ExecutorSettings
 from shared.db import core_table
 from shared.events import Event, PlanTriggered, RunReported, Tenant, utcnow
@@ -110,7 +111,9 @@ def orphans(session: Session, alive: set[str]) -> list[tuple[str, str]]:
 
 class Executor:
     def __init__(self, settings: ExecutorSettings, runtime: Runtime, *,
-                 plugins: Registry | None = None, replica_id: str | None = None) -> None:
+                 plugins: Registry | None = None, replica_id: str | None = None,
+                 clock: Clock | None = None) -> None:
+        """``clock``: the scheduler's (tests move it to a tick); the flow keeps the system's."""
         self.settings = settings
         self.bus = runtime.bus
         self.db = runtime.db
@@ -126,7 +129,7 @@ class Executor:
         self.publisher = Publisher(self.bus)
         self.history = history.DatabaseHistory(self.db, settings.executor_history_executions)
         self.scheduler = Scheduler(self.bus, self._scheduled,
-                                   refresh=settings.executor_refresh_seconds)
+                                   refresh=settings.executor_refresh_seconds, clock=clock)
         self.recovery = Recovery(self.replicas, self.intents, self.leases, self._unquiesce,
                                  self._interrupt, interval=max(1.0, ttl / 3))
         self.running: dict[str, asyncio.Task[Any]] = {}

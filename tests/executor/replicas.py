@@ -18,6 +18,7 @@ from services.executor.plugins.registry import load
 from services.executor.service import Executor
 from services.executor.tables import PlanExecutionRow, TaskRow
 from shared.bus import Bus
+from shared.clock import Clock
 from shared.config import ExecutorSettings
 from shared.db import Database
 from shared.events import Event, decode
@@ -32,14 +33,16 @@ def apply(db: Database, text: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def replica(nats_url: str, db: Database, **settings: Any) -> AsyncIterator[Executor]:
-    """A running executor replica with its own NATS connection; stopped on exit."""
+async def replica(nats_url: str, db: Database, clock: Clock | None = None,
+                  **settings: Any) -> AsyncIterator[Executor]:
+    """A running executor replica with its own NATS connection (``clock``: its scheduler's);
+    stopped on exit."""
     bus = Bus(nats_url)
     await bus.connect(ensure_topology=False)
     config = ExecutorSettings(**{"executor_lease_seconds": 3.0,
                                  "executor_refresh_seconds": 0.5, **settings})
     runtime = Runtime(bus=bus, db=db)
-    executor = Executor(config, runtime)
+    executor = Executor(config, runtime, clock=clock)
     stop = asyncio.Event()
     task = asyncio.create_task(executor.run(stop))
     await asyncio.wait_for(executor.started.wait(), 10)

@@ -5,16 +5,18 @@ target at once; a trigger delivered twice runs once."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 from services.executor import catalog
 from services.executor.switch import Switch
-from services.executor.triggers import manual_trigger
+from services.executor.triggers import manual_trigger, tick_execution_id
 from shared.bus import Bus
 from shared.db import Database
 from shared.events import PlanTriggered, RunReported, ScheduleSet
 from shared.scopes import Scope
 from tests.executor.replicas import apply, ended, published, replica, tasks
+from tests.executor.shifted_clock import ShiftedClock
 from tests.support import eventually, make_account, tenant_of
 
 
@@ -156,3 +158,22 @@ async def test_a_disabled_plan_is_no_longer_expected_to_run(
             catalog.set_enabled(session, Scope.everything(), "nightly", False)
         found = await eventually(lambda: _when(schedules(), lambda s: len(s) == 2))
     assert found == [("0 2 * * *", "nightly"), (None, "nightly")]
+
+
+async def test_a_schedule_tick_starts_the_plan_on_one_of_two_replicas(
+    bus: Bus, nats_url: str, sqlite_db: Database, tmp_path: Path,
+) -> None:
+    make_account(sqlite_db, reseller="MSP", customer="Acme", name="servers")
+    apply(sqlite_db, plan_text("minutely", tmp_path / "b",
+                               "echo x >> $BACKSTOP_DESTINATION/runs; touch out",
+                               schedule="schedule: {cron: '* * * * *', timezone: Europe/Berlin}"))
+    clock = ShiftedClock.before_next_minute(2.0)  # both replicas' schedulers: a tick in 2 s
+    async with replica(nats_url, sqlite_db, clock), replica(nats_url, sqlite_db, clock):
+        due = clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+        execution_id = tick_execution_id("minutely", due)
+        row = await ended(sqlite_db, execution_id, timeout=20)
+        await asyncio.sleep(1.0)
+    assert row.status == "succeeded"
+    assert (tmp_path / "b" / "runs").read_text().split() == ["x"]  # two schedulers, one run
+    # Queued (by the system's clock) within a second of the tick (on the shifted one).
+    assert abs((row.queued_at + clock.offset - due).total_seconds()) < 1.0
