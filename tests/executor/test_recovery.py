@@ -96,3 +96,23 @@ async def test_a_killed_executor_leaves_no_target_quiesced_and_no_execution_runn
         if backup_pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(backup_pid, signal.SIGKILL)
+
+
+async def test_a_stopping_replica_unquiesces_and_ends_its_executions_interrupted(
+    bus: Bus, nats_url: str, sqlite_db: Database, tmp_path: Path,
+) -> None:
+    issued = make_account(sqlite_db, reseller="MSP", customer="Acme", name="servers")
+    marker, pidfile = tmp_path / "quiesced", tmp_path / "backup.pid"
+    apply(sqlite_db, quiesced_plan(tmp_path / "images", marker, pidfile))
+    trigger = manual_trigger("images", tenant_of(issued))
+    async with replica(nats_url, sqlite_db):
+        await bus.publish(trigger)
+        await eventually(lambda: exists(pidfile) and exists(marker), timeout=20)
+    # Stopped (SIGTERM does the same): the running task was cancelled, unquiesced, reported.
+    assert not exists(marker)
+    row = execution(sqlite_db, trigger.execution_id)
+    assert row is not None and row.status == "interrupted"
+    assert await DurableIntents(bus, "test").open() == []
+    runs = [e for e in await published(bus, "backstop.ingest.>")
+            if isinstance(e, RunReported) and e.job == "images"]
+    assert [r.status for r in runs] == ["started", "failure"]
