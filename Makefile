@@ -48,6 +48,8 @@ bench: install system-packages
 	$(BIN)/python -m bench.end_to_end
 	$(BIN)/python -m bench.portal.queries
 	$(BIN)/python -m bench.portal.pages
+	$(BIN)/python -m bench.executor.overhead
+	$(BIN)/python -m bench.executor.scheduling
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

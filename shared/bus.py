@@ -15,15 +15,24 @@ from typing import Any
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig, SubjectTransform
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StreamConfig,
+    SubjectTransform,
+)
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 from prometheus_client import Counter
 
 from shared.events import Event
 from shared.failures import PermanentFailure as PermanentFailure  # handlers raise it from here
 from shared.natsaccess import NatsAccess
 from shared.pubacks import PubAcks
-from shared.streams import ALL_STREAMS, ConsumerSpec, StreamSpec
+from shared.streams import ALL_STREAMS, BucketSpec, ConsumerSpec, StreamSpec
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +107,7 @@ class Bus:
                 subjects=spec.subjects,
                 duplicate_window=spec.duplicate_window_seconds,
                 max_age=spec.max_age_seconds,
+                retention=RetentionPolicy(spec.retention),
                 subject_transform=SubjectTransform(
                     src=spec.subject_transform[0], dest=spec.subject_transform[1]
                 ) if spec.subject_transform else None,
@@ -107,6 +117,18 @@ class Bus:
             except BadRequestError:
                 # Exists with another config (e.g. an older release): bring it up to date.
                 await self.js.update_stream(config)
+
+    async def bucket(self, spec: BucketSpec) -> KeyValue:
+        """The key-value bucket, created on first use (file storage, per-entry TTLs allowed)."""
+        try:
+            return await self.js.key_value(spec.name)
+        except BucketNotFoundError:
+            pass
+        try:
+            return await self.js.create_key_value(KeyValueConfig(
+                bucket=spec.name, history=spec.history, description=spec.description))
+        except BadRequestError:  # another replica created it meanwhile
+            return await self.js.key_value(spec.name)
 
     async def publish(self, event: Event, *, timeout: float = 5.0) -> bool:
         """Store ``event``; returns True if JetStream already had it (a duplicate)."""

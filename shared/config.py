@@ -337,6 +337,20 @@ class ExecutorSettings(BaseServiceSettings):
     executor_script_output_chars: int = Field(
         64 * 1024, ge=1024, description="Characters of a script's output kept in the history "
         "(the first and last halves).")
+    # The service around the flow (services/executor/service.py): replicas, triggers, leases.
+    executor_labels: str = Field(
+        "", description="This replica's labels, `key=value` comma-separated (at most 4), e.g. "
+        "`site=berlin`: plans whose `replicas` asks for labels run only on replicas having "
+        "them all.")
+    executor_max_plans: int = Field(
+        8, ge=1, description="Plan executions one replica runs at once; further triggers wait "
+        "in the stream for a replica with room.")
+    executor_lease_seconds: float = Field(
+        30.0, ge=3, description="How long a target lease and a replica's presence last unless "
+        "renewed (every third): a dead replica's targets are free, and its quiesced targets "
+        "and executions are recovered, within this time.")
+    executor_refresh_seconds: float = Field(
+        10.0, gt=0, description="How often the scheduler reads the enabled plans again.")
 
 
 class EmbeddedSettings(IngestSettings, EvaluatorSettings, NotifierSettings, PortalSettings,

@@ -49,9 +49,21 @@ HANDLE_SECONDS = Histogram(
 )
 
 
-async def consume(bus: Bus, spec: ConsumerSpec, handle: Handler, stop: asyncio.Event) -> None:
-    """Feed ``handle`` one event at a time until ``stop`` is set."""
-    await _Plain(bus, spec, stop).run(handle)
+# Awaited before every fetch: returns once the consumer may take more messages (e.g. a free
+# slot for the work they start), or False to end consumption.
+Gate = Callable[[], Awaitable[bool]]
+
+
+async def consume(
+    bus: Bus, spec: ConsumerSpec, handle: Handler, stop: asyncio.Event, *,
+    gate: Gate | None = None,
+) -> None:
+    """Feed ``handle`` one event at a time until ``stop`` is set.
+
+    ``gate`` holds back fetching while the service cannot take more work, so messages stay in
+    the stream for other replicas instead of waiting, unacked, in this one.
+    """
+    await _Plain(bus, spec, stop).run(handle, gate)
 
 
 async def consume_ordered(
@@ -172,9 +184,11 @@ class _Consumer:
 
 
 class _Plain(_Consumer):
-    async def run(self, handle: Handler) -> None:
+    async def run(self, handle: Handler, gate: Gate | None = None) -> None:
         async with self._subscription() as sub:
             while not self.stop.is_set():
+                if gate is not None and not await gate():
+                    return
                 msgs = await self._fetch(sub)
                 if msgs is None:
                     return

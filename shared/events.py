@@ -249,3 +249,76 @@ class AlertChanged(Event):
     first_seen: Moment
     last_changed: Moment
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- events of the executor ----------------------------------------------------------------
+
+# A replica label: a subject token, so a trigger pinned to it reaches only replicas having it.
+ReplicaLabel = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                                pattern=r"^[A-Za-z0-9_-]+$")]
+# The label of triggers that any executor replica may take.
+ANY_REPLICA = "any"
+
+
+class PlanTriggered(Event):
+    """A plan is to run: its schedule ticked, or someone asked (``backstop plans run``).
+
+    The subject carries the replica label the plan is pinned to (``any`` when it is not)
+    before the tenant path, so replicas take only the triggers meant for them.
+    """
+
+    type: ClassVar[str] = "trigger"
+    category: ClassVar[str] = "executor"
+
+    plan: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_NO_NUL)]
+    # The id its plan execution gets: the run events and the history carry it.
+    execution_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    reason: Literal["schedule", "manual"]
+    # The schedule's tick (reason "schedule"): how late the run starts is measured from it.
+    due_at: Moment | None = None
+    label: ReplicaLabel = ANY_REPLICA
+
+    def subject(self) -> str:
+        return self.subject_on(self.label, self.tenant)
+
+    @classmethod
+    def subject_on(cls, label: str, tenant: Tenant) -> str:
+        return (f"{SUBJECT_ROOT}.{cls.category}.{cls.type}.v{cls.schema_version}."
+                f"{label}.{tenant.tokens()}")
+
+    @classmethod
+    def label_filter(cls, label: str) -> str:
+        """The subject filter of the triggers pinned to ``label`` (every tenant)."""
+        return f"{SUBJECT_ROOT}.{cls.category}.{cls.type}.v{cls.schema_version}.{label}.>"
+
+
+class ReportedTask(BaseModel):
+    """One task's line in a plan report."""
+
+    target: StoredText
+    item: StoredText | None = None
+    action: StoredText
+    status: StoredText
+    error: StoredText | None = None
+    files: Count = 0
+    bytes: Count = 0
+    duration_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+
+class PlanReported(Event):
+    """A plan execution ended: the report its recipients get by e-mail (from the notifier)."""
+
+    type: ClassVar[str] = "plan_report"
+    category: ClassVar[str] = "report"
+
+    plan: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_NO_NUL)]
+    execution_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    status: StoredText
+    recipients: list[Annotated[str, StringConstraints(max_length=320, pattern=_NO_NUL)]]
+    started_at: Moment | None = None
+    finished_at: Moment | None = None
+    error: StoredText | None = None
+    succeeded: Count = 0
+    failed: Count = 0
+    skipped: Count = 0
+    tasks: list[ReportedTask] = Field(default_factory=list)

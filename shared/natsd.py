@@ -101,6 +101,19 @@ def client_url(store_dir: Path, port: int, host: str = "127.0.0.1") -> str:
     return f"nats://{USER}:{password}@{host}:{port}"
 
 
+def running_url(store_dir: Path) -> str | None:
+    """The URL of the embedded server a ``backstop up`` on this data directory started (its
+    port is chosen at each start and kept in its configuration); None when there is none."""
+    config, password = store_dir / "nats-server.conf", store_dir / "client-password"
+    if not config.exists() or not password.exists():
+        return None
+    for line in config.read_text().splitlines():
+        if line.startswith("listen:"):
+            host, _, port = json.loads(line.partition(":")[2].strip()).rpartition(":")
+            return client_url(store_dir, int(port), host)
+    return None
+
+
 class StoreLock:
     """An exclusive ``flock`` on ``<store>/backstop.lock``. The descriptor is passed on to the
     nats-server, so the lock outlives a killed parent for as long as its server still runs."""

@@ -65,5 +65,7 @@ def ops_router(runtime: Runtime) -> APIRouter:
 def ops_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="backstop ops", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(ops_router(runtime))
+    for router in runtime.routers:
+        app.include_router(router)
     app.mount(DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs")
     return app

@@ -21,6 +21,9 @@ class Runtime:
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     # The ingest service's OpenAPI document, which the ops port serves (with /docs).
     openapi: Callable[[], dict[str, Any]] | None = None
+    # Read APIs for operators and the portal that a service serves on the ops port (the
+    # executor's history), as FastAPI routers.
+    routers: list[Any] = field(default_factory=list)
 
     async def ready(self) -> dict[str, bool]:
         connections = {"nats": self.bus.connected,

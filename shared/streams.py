@@ -40,6 +40,9 @@ class StreamSpec:
     # How long a Nats-Msg-Id is remembered: a client retrying within it is stored once.
     duplicate_window_seconds: float = 24 * 3600
     max_age_seconds: float = 14 * 24 * 3600
+    # "limits" (kept until max age: many consumers read it) or "workqueue" (a message is gone
+    # once one consumer acked it; consumers' filters must not overlap).
+    retention: str = "limits"
 
     def published_subject(self, stored: str) -> str:
         """The subject a message was published with, before the transform appended a token."""
@@ -91,5 +94,34 @@ DEAD_LETTERS = StreamSpec(
     "BACKSTOP_DLQ", [f"{DEAD_LETTER_PREFIX}.>"], max_age_seconds=90 * 24 * 3600
 )
 
-ALL_STREAMS = [INGEST, ALERTS, DEAD_LETTERS]
+# Plan runs to start (schedule ticks, `backstop plans run`): executor replicas share durable
+# consumers, one per replica label, so each trigger is taken by one replica. A tick is published
+# by every replica's scheduler with the same Nats-Msg-Id: the duplicate window stores it once.
+EXECUTOR = StreamSpec(
+    "BACKSTOP_EXECUTOR", [f"{SUBJECT_ROOT}.executor.>"], retention="workqueue",
+    max_age_seconds=7 * 24 * 3600,
+)
+# Reports for people (the executor's plan reports), mailed by the notifier.
+REPORTS = StreamSpec("BACKSTOP_REPORTS", [f"{SUBJECT_ROOT}.report.>"])
+
+ALL_STREAMS = [INGEST, ALERTS, DEAD_LETTERS, EXECUTOR, REPORTS]
 STREAMS_BY_NAME = {spec.name: spec for spec in ALL_STREAMS}
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """A JetStream key-value bucket. Entries may carry their own TTL (a lease that lapses
+    unless renewed): the bucket allows per-message TTLs."""
+
+    name: str
+    history: int = 1
+    description: str = ""
+
+
+# The executor's shared state (`services/executor/`): per-target leases, held only while renewed;
+# the global pause switch; durable intents to unquiesce; which replicas are alive.
+EXECUTOR_TARGETS = BucketSpec("backstop_executor_targets",
+                              description="per-target leases of running tasks")
+EXECUTOR_STATE = BucketSpec("backstop_executor_state", history=5,
+                            description="executor switch, replicas, unquiesce intents")
+ALL_BUCKETS = [EXECUTOR_TARGETS, EXECUTOR_STATE]

@@ -8,6 +8,7 @@ can never turn the suite green by accident.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,13 +17,13 @@ from pathlib import Path
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
-from nats.js.errors import ServerError
+from nats.js.errors import NotFoundError, ServerError
 from sqlalchemy.engine import make_url
 
 from shared.bus import Bus
 from shared.db import Database
 from shared.natsd import EmbeddedNats, free_port
-from shared.streams import ALL_STREAMS
+from shared.streams import ALL_BUCKETS, ALL_STREAMS
 from tests.slapd import Slapd
 from tests.support import SmtpSink
 
@@ -60,6 +61,9 @@ async def bus(nats_url: str) -> AsyncIterator[Bus]:
 async def _reset_streams(bus: Bus) -> None:
     for spec in ALL_STREAMS:
         await bus.js.delete_stream(spec.name)
+    for bucket in ALL_BUCKETS:  # key-value buckets are made on first use
+        with contextlib.suppress(NotFoundError):
+            await bus.js.delete_key_value(bucket.name)
     # nats-server removes a deleted stream's files in the background: creating it again at once
     # can fail with "error creating store for stream" (seen once in CI), so give it a moment.
     for _ in range(20):

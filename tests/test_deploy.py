@@ -24,8 +24,18 @@ def test_every_configured_variable_is_a_real_setting() -> None:
 def test_every_service_runs_with_probes() -> None:
     deployments = [d for d in documents() if d["kind"] == "Deployment"]
     assert {d["spec"]["template"]["spec"]["containers"][0]["args"][1] for d in deployments} == {
-        "ingest", "evaluator", "notifier", "portal"}
+        "ingest", "evaluator", "notifier", "portal", "executor"}
     for d in deployments:
         container = d["spec"]["template"]["spec"]["containers"][0]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_container_variables_are_real_settings() -> None:
+    known = {variable for variable, *_ in rows()}
+    for doc in documents():
+        if doc.get("kind") != "Deployment":
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            names = {entry["name"] for entry in container.get("env", [])}
+            assert names <= known, names - known

@@ -9,6 +9,7 @@ from services.cli import (
     branding,
     database,
     jobs,
+    executor,
     notifications,
     plans,
     plugins,
@@ -47,4 +48,5 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(runs.app, name="runs")
 app.add_typer(plans.app, name="plans")
 app.add_typer(plans.targets_app, name="targets")
+app.add_typer(executor.app, name="executor")
 app.add_typer(plugins.app, name="plugins")

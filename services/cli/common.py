@@ -6,14 +6,16 @@ print through :mod:`services.cli.tables`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 
 import typer
 
+from shared.bus import Bus
 from shared.config import BaseServiceSettings, NotifierSettings
 from shared.db import Database
+from shared.natsd import running_url
 
 # Options of commands that print one record (listings take tables.JSON).
 JSON_OBJECT = typer.Option(False, "--json", help="Print one JSON object.")
@@ -26,6 +28,32 @@ def database() -> Database:
     db = Database(BaseServiceSettings().sqlalchemy_url())
     db.upgrade()
     return db
+
+
+@asynccontextmanager
+async def bus() -> AsyncIterator[Bus]:
+    """The configured NATS (``BACKSTOP_NATS_URL``), else the embedded server of the running
+    ``backstop up`` on the data directory; refuses (exit 2) when neither answers."""
+    settings = BaseServiceSettings()
+    if settings.nats_url:
+        access = settings.nats_access()
+    else:
+        url = running_url(settings.data_dir / "nats")
+        if url is None:
+            raise fail(f"no NATS: set BACKSTOP_NATS_URL, or start `backstop up` on "
+                       f"{settings.data_dir}")
+        settings.nats_url = url
+        access = settings.nats_access()
+    connection = Bus(access, name="backstop-cli")
+    try:
+        await connection.connect()
+    except Exception as exc:
+        raise fail(f"NATS did not answer ({exc.__class__.__name__}): is backstop running?") \
+            from exc
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 def warn_if_contacts_unused(contacts: list[str]) -> None:

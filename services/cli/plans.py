@@ -4,6 +4,7 @@ down to each task's files."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,8 @@ from typing import Any
 import typer
 
 from services.cli import tables
-from services.cli.common import JSON_OBJECT, database, fail, refusing
-from services.executor import admin
+from services.cli.common import JSON_OBJECT, bus, database, fail, parse_duration, refusing
+from services.executor import admin, control
 
 app = typer.Typer(no_args_is_help=True, help="Backup plans the executor runs, and their history.")
 targets_app = typer.Typer(no_args_is_help=True, help="The inventory of targets plans back up.")
@@ -96,6 +97,42 @@ def history(
         rows, total = admin.history(session, name, limit=limit, offset=offset)
     tables.emit(tables.Page(rows, total, offset, limit), EXECUTION_COLUMNS, as_json=as_json,
                 capped={"error"})
+
+
+@app.command("run")
+def run_(
+    name: str = typer.Argument(..., help="The plan's name."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for the plan to end and print the "
+                              "execution (exit status 1 when it did not succeed)."),
+    timeout: str = typer.Option("6h", help="With --wait: give up waiting after this long "
+                                "(e.g. 30m, 6h); the plan itself goes on."),
+    as_json: bool = JSON_OBJECT,
+) -> None:
+    """Run a plan now, on an executor replica that may run it (also while it is disabled)."""
+    with refusing(*admin.ERRORS, control.UnknownPlan), database().session() as session:
+        trigger = control.prepare(session, name)
+    seconds = parse_duration(timeout) if wait else None
+    try:
+        outcome = asyncio.run(_run(trigger, seconds))
+    except control.NoOutcome as exc:
+        raise fail(f"{exc}; it goes on: backstop plans show {trigger.execution_id}", 1) from exc
+    if outcome is None:
+        if as_json:
+            _dump({"execution_id": trigger.execution_id, "plan": name, "status": "queued"})
+        else:
+            typer.echo(f"plan {name}: execution {trigger.execution_id} queued")
+        return
+    with refusing(*admin.ERRORS), database().session() as session:
+        execution = admin.execution(session, trigger.execution_id)
+        execution["tasks"] = admin.tasks(session, trigger.execution_id)
+    _show_execution(execution, as_json)
+    if outcome.status == "failure":
+        raise typer.Exit(1)
+
+
+async def _run(trigger: Any, seconds: float | None) -> Any:
+    async with bus() as connection:
+        return await control.run(connection, trigger, wait=seconds)
 
 
 @app.command()

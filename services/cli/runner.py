@@ -21,6 +21,7 @@ from shared.config import (
     BaseServiceSettings,
     EmbeddedSettings,
     EvaluatorSettings,
+    ExecutorSettings,
     IngestSettings,
     NotifierSettings,
     PortalSettings,
@@ -45,6 +46,7 @@ class Service(StrEnum):
     evaluator = "evaluator"
     notifier = "notifier"
     portal = "portal"
+    executor = "executor"
 
 
 def _service(name: Service) -> tuple[type[BaseServiceSettings], ServiceMain]:
@@ -61,6 +63,10 @@ def _service(name: Service) -> tuple[type[BaseServiceSettings], ServiceMain]:
         from services.portal.service import run as portal
 
         return PortalSettings, portal
+    if name is Service.executor:
+        from services.executor.service import run as executor
+
+        return ExecutorSettings, executor
     from services.notifier.service import run as notifier
 
     return NotifierSettings, notifier

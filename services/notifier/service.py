@@ -21,6 +21,8 @@ from services.notifier.channels.targets import TargetPolicy
 from services.notifier.channels.webhooks import WebhookSender
 from services.notifier.lane import LANE
 from services.notifier.metrics import PLAN_RETRIES, SUPPRESSED
+from services.notifier.plan_reports import SPEC as REPORT_SPEC
+from services.notifier.plan_reports import PlanReports
 from services.notifier.policy import reminders
 from services.notifier.queue import planning
 from services.notifier.queue.backoff import Schedule
@@ -243,9 +245,11 @@ def build(settings: NotifierSettings, runtime: Runtime) -> Notifier:
 
 async def run(settings: NotifierSettings, runtime: Runtime) -> None:
     notifier = build(settings, runtime)
+    reports = PlanReports(runtime.db, mailer_for(settings), Brand(sender=settings.mail_from))
     try:
         await asyncio.gather(
             consume(runtime.bus, SPEC, notifier.handle, runtime.stop),
+            consume(runtime.bus, REPORT_SPEC, reports.handle, runtime.stop),
             notifier.run_planner(runtime.stop),
             notifier.dispatcher.run(runtime.stop),
         )

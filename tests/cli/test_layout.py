@@ -12,7 +12,7 @@ CLI = Path(services.cli.__file__).parent
 # The command modules' shared ground; everything else in the folder is a command.
 SHARED = {"services.cli", "services.cli.common", "services.cli.tables", "services.cli.settings"}
 # `backstop up/run` start the services themselves.
-RUNNERS = {"services.evaluator.service"}
+RUNNERS = {"services.evaluator.service", "services.executor.service"}
 
 
 def imported(path: Path) -> set[str]:

@@ -178,7 +178,8 @@ LISTINGS: dict[tuple[str, ...], list[str]] = {
 ONE_RECORD = {("accounts", "create"), ("accounts", "preferences"), ("tokens", "issue"),
               ("webhooks", "add"), ("branding", "show"), ("thresholds", "effective"),
               ("notifications", "count"), ("jobs", "show"), ("plugins", "show"),
-              ("plans", "show"), ("plans", "apply"), ("users", "add")}
+              ("plans", "show"), ("plans", "apply"), ("users", "add"),
+              ("executor", "status"), ("plans", "run")}
 
 
 def filled(args: tuple[str, ...], data: Data) -> list[str]:

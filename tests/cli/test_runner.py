@@ -15,7 +15,7 @@ from shared.natsd import free_port
 from shared.secretbox import new_key
 
 
-@pytest.mark.parametrize("service", ["ingest", "evaluator", "notifier", "portal"])
+@pytest.mark.parametrize("service", ["ingest", "evaluator", "notifier", "portal", "executor"])
 def test_service_is_ready_then_stops_on_sigterm(
     service: str, nats_url: str, sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -38,12 +38,15 @@ def test_service_is_ready_then_stops_on_sigterm(
             assert time.monotonic() < deadline, "never ready"
             time.sleep(0.1)
         expected = {"nats": True, "database": True}
-        if service == "evaluator":
-            expected["evaluator"] = True  # its partitions are held and loaded
+        if service in ("evaluator", "executor"):
+            expected[service] = True  # partitions loaded; the replica announced itself
         assert ready.json()["checks"] == expected
         metrics = httpx.get(f"http://127.0.0.1:{ops_port}/metrics").text
         assert "backstop_bus_published_total" in metrics
         docs = httpx.get(f"http://127.0.0.1:{ops_port}/openapi.json")
+        if service == "executor":  # the history's read API is on its ops port
+            plans = httpx.get(f"http://127.0.0.1:{ops_port}/executor/plans")
+            assert plans.json() == {"total": 0, "items": []}
         if service == "ingest":  # the API's document is on the ops port, not the public one
             assert "/v1/runs" in docs.json()["paths"]
             assert httpx.get(f"http://127.0.0.1:{ingest_port}/metrics").status_code == 404

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
 from services.notifier.channels.headers import address, header_text
 from services.notifier.errors import UnbuildableMessage
@@ -67,6 +67,11 @@ class Item:
 def reference(alert: AlertChanged) -> str:
     # Ticket systems thread follow-ups on a reference in the subject: one per problem.
     return f"BS-{alert.fingerprint[:10]}"
+
+
+def template(name: str) -> Template:
+    """A template of the notifier's folder (other mails than alerts: plan reports)."""
+    return _env.get_template(name)
 
 
 @functools.cache
