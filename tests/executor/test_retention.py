@@ -105,8 +105,8 @@ def test_apply_policy_deletes_folders_and_never_the_current_one(tmp_path: Path) 
     names = [stamp(datetime(2026, 11, d, 22, tzinfo=UTC)) for d in range(1, 6)]
     for name in names:
         write_tree(series / name, {"data": name})
-    current = series / names[0]  # even the oldest stays when it is the task's own
-    result = apply_policy(series, RetentionPolicy(keep_last=1), current=current)
+    current = series / names[0]  # even the oldest stays when it is the task's own (and counts)
+    result = apply_policy(series, RetentionPolicy(keep_last=2), current=current)
     assert sorted(p.name for p in series.iterdir()) == [names[0], names[4]]
     assert sorted(Path(p).name for p in result.removed) == names[1:4]
     assert previous_backup(series / stamp(datetime(2026, 12, 1, tzinfo=UTC))) == series / names[4]
