@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.executor.executions import (
     ActivityExecution,
@@ -115,7 +116,8 @@ class PlanRun:
         reason = await asyncio.to_thread(check_mount, destination)
         if reason is not None:
             raise PlanStopped(reason)
-        space = await asyncio.to_thread(check_space, destination, plan.spec.output)
+        space = await asyncio.to_thread(check_space, destination, plan.spec.output,
+                                        ZoneInfo(plan.timezone))
         execution.removed += space.removed
         if not space.ok:
             raise PlanStopped(space.reason or "not enough space")

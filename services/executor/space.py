@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 from services.executor.plans.models import Destination
@@ -41,9 +42,10 @@ def check_mount(destination: Destination) -> str | None:
     return None
 
 
-def check_space(destination: Destination, template: str) -> SpaceCheck:
+def check_space(destination: Destination, template: str, tz: tzinfo = UTC) -> SpaceCheck:
     """Enough free space for ``minFree``? If not, and ``pruneKeeping`` allows, remove the oldest
-    backups of the plan's series until there is (what was removed is returned)."""
+    backups of the plan's series (folder names read in the plan's zone ``tz``) until there is
+    (what was removed is returned)."""
     if destination.min_free is None:
         return SpaceCheck(True)
     path = Path(destination.path)
@@ -54,7 +56,7 @@ def check_space(destination: Destination, template: str) -> SpaceCheck:
     removed: list[str] = []
     pattern = series_pattern(template)
     if destination.prune_keeping is not None and pattern is not None:
-        series = {str(folder): retention.backups_in(folder)
+        series = {str(folder): retention.backups_in(folder, tz=tz)
                   for folder in sorted(path.glob(pattern)) if folder.is_dir()}
         gone = retention.make_room(series, keep_min=destination.prune_keeping,
                                    free=lambda: retention.disk_free(path), needed=needed)

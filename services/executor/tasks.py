@@ -116,7 +116,8 @@ class TaskRun:
         if not inside(tuple(plan.spec.windows), now):
             raise TaskFailed("the maintenance window closed before the task started")
         async with self.space_lock:  # one pruning at a time
-            space = await asyncio.to_thread(check_space, plan.spec.destination, self._template)
+            space = await asyncio.to_thread(check_space, plan.spec.destination, self._template,
+                                            ZoneInfo(plan.timezone))
         task.removed += space.removed
         if not space.ok:
             raise TaskFailed(space.reason or "not enough space")
@@ -130,7 +131,7 @@ class TaskRun:
         context = TaskContext(target=self.target, item=self.item, action=activity.action,
                               options=options.model_dump(exclude_unset=True),
                               output=output, destination=destination,
-                              started=now, env=env)
+                              started=now, timezone=plan.timezone, env=env)
         try:
             result = await self._backup(context)
         except BaseException:

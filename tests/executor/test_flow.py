@@ -398,10 +398,44 @@ async def test_retention_keeps_the_newest_and_records_what_it_removed(tmp_path: 
         outputs.append(execution.tasks[0].output_path)
         clock.advance(86400)
     series = dest / "alpha" / "command.run" / "all"
-    # The plugin's policy decides how many stay (the task's own backup always does); the flow
-    # applies it after each backup and records what went, oldest first.
-    assert removed and removed == outputs[:len(removed)]
-    assert sorted(str(p) for p in series.iterdir()) == outputs[len(removed):]
+    # keepLast 2 keeps 2 backups in all, the one just made included (as restic counts); the
+    # flow applies it after each backup and records what went, oldest first.
+    assert removed == outputs[:2]
+    assert sorted(str(p) for p in series.iterdir()) == outputs[2:]
+
+
+async def test_retention_counts_days_as_the_folder_names_write_them(tmp_path: Path) -> None:
+    # A Berlin plan names its folders in Berlin time; keepDaily counts the days those names
+    # say, around midnight and across the end of summer time (2026-10-25, 03:00 CEST).
+    dest = tmp_path / "d"
+    text = plan_yaml(dest, "- {action: command.run, targets: 'alpha', retention: {keepDaily: 2},"
+                     " options: {script: 'echo x > \"$BACKSTOP_OUTPUT/x\"'}}",
+                     extra="schedule: {cron: '30 * * * *', timezone: Europe/Berlin}")
+    series = dest / "alpha" / "command.run" / "all"
+    clock = FakeClock(datetime(2026, 10, 23, 21, 30, tzinfo=UTC))  # 23:30 CEST on the 23rd
+    names = []
+    for hours in (0, 2, 22, 1, 1, 1, 1, 19, 1):  # 02:30 on the 25th happens twice
+        clock.advance(hours * 3600)
+        execution = await run(text, context(clock=clock))
+        assert execution.status is PlanStatus.SUCCEEDED, execution.tasks[0].error
+        names.append(Path(execution.tasks[0].output_path or "").name)
+    assert names == ["2026-10-23-23-30-00-000", "2026-10-24-01-30-00-000",
+                     "2026-10-24-23-30-00-000", "2026-10-25-00-30-00-000",
+                     "2026-10-25-01-30-00-000", "2026-10-25-02-30-00-000",
+                     "2026-10-25-02-30-00-000-2", "2026-10-25-21-30-00-000",
+                     "2026-10-25-22-30-00-000"]
+    # Two days in all: the 25th (its newest) and the 24th (its newest, 23:30 Berlin time,
+    # which was 21:30 UTC).
+    assert sorted(p.name for p in series.iterdir()) == [
+        "2026-10-24-23-30-00-000", "2026-10-25-22-30-00-000"]
+    clock.advance(3600)  # 23:30 CET on the 25th is 22:30 UTC: still the 25th
+    await run(text, context(clock=clock))
+    assert sorted(p.name for p in series.iterdir()) == [
+        "2026-10-24-23-30-00-000", "2026-10-25-23-30-00-000"]
+    clock.advance(3600)  # 00:30 on the 26th
+    await run(text, context(clock=clock))
+    assert sorted(p.name for p in series.iterdir()) == [
+        "2026-10-25-23-30-00-000", "2026-10-26-00-30-00-000"]
 
 
 async def test_never_two_tasks_on_one_target_and_targets_in_parallel(tmp_path: Path) -> None:

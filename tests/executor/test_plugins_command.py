@@ -119,6 +119,7 @@ async def test_retention_removes_the_folders_the_policy_does_not_keep(tmp_path: 
 
     result = await plugin.retain(ctx, RetentionPolicy(keep_last=3))
 
+    # Three in all, the backup just made included (restic's --keep-last).
     assert sorted(p.name for p in series.iterdir()) == [
-        stamp(start + timedelta(days=d)) for d in (7, 8, 9, 10)]
-    assert len(result.removed) == 7 and str(current) in result.kept
+        stamp(start + timedelta(days=d)) for d in (8, 9, 10)]
+    assert len(result.removed) == 8 and str(current) in result.kept

@@ -110,15 +110,35 @@ async def test_forget_keeps_the_newest_snapshots(tmp_path: Path, repository: Pat
     assert (await plugin.retain(ctx, RetentionPolicy())).removed == []
 
 
+async def test_snapshot_times_are_the_plans_local_time(tmp_path: Path,
+                                                      repository: Path) -> None:
+    # restic records a snapshot's time in its TZ and `forget --keep-daily` counts the days of
+    # those times: run in the plan's zone, restic's days are the plan's days, as for folders.
+    source = write_tree(tmp_path / "src", {"a.txt": "1"})
+    ctx = context("restic.backup", tmp_path / "out", **_options(repository, source)
+                  ).model_copy(update={"timezone": "Asia/Kathmandu"})  # UTC+05:45
+    await plugin.backup(ctx)
+    (source / "a.txt").write_text("2")
+    await plugin.backup(ctx)
+    listed = await plugin.snapshots(ctx)
+    assert [s["time"][-6:] for s in listed] == ["+05:45", "+05:45"]
+    # keep-daily counts the snapshot just made: both are of the same day, one stays.
+    retained = await plugin.retain(ctx, RetentionPolicy(keep_daily=1))
+    assert len(retained.removed) == 1 and len(retained.kept) == 1
+
+
 async def test_over_ssh_restic_runs_on_the_target(tmp_path: Path, repository: Path,
                                                   sshd: Sshd) -> None:
     source = write_tree(tmp_path / "src", {"a.txt": "remote"})
     ctx = context("restic.backup", tmp_path / "out", target=sshd.target("web-1"),
-                  **_options(repository, source))
+                  **_options(repository, source)
+                  ).model_copy(update={"timezone": "Asia/Kathmandu"})
     result = await plugin.backup(ctx)
     assert [f.path for f in result.files] == [f"{source}/a.txt"]
     await plugin.verify(ctx, result)
-    assert [s["hostname"] for s in await plugin.snapshots(ctx)] == ["web-1"]
+    listed = await plugin.snapshots(ctx)
+    assert [s["hostname"] for s in listed] == ["web-1"]
+    assert listed[0]["time"].endswith("+05:45")  # TZ reaches restic on the target too
 
     down = context("restic.backup", tmp_path / "out", target=unreachable_target(),
                    **_options(repository, source))

@@ -3,7 +3,8 @@
 Placeholders: ``{destination}`` ``{target}`` ``{action}`` ``{item}`` ``{plan}`` ``{activity}``
 (its number, from 1), ``{timestamp}`` (``2026-11-30-22-48-00-000``, milliseconds), ``{date}``
 (``2026-11-30``), ``{year}`` and ``{julian}`` (day of the year, ``001``-``366``). Times are the
-task's start in the plan's time zone. A rendered path is never an existing one: :func:`reserve`
+task's start in the plan's time zone (retention, space pruning and rsync's previous backup read
+folder names back in that zone). A rendered path is never an existing one: :func:`reserve`
 creates the folder itself, and when a folder of that name exists (a template of
 ``{julian}`` run twice in a day) the next free ``-2``, ``-3``… is taken. An earlier backup is
 never overwritten.

@@ -218,6 +218,8 @@ class TaskContext(_Model):
     ``output`` is this backup's own folder, which the executor made (empty) and no earlier
     backup uses; folder-per-backup plugins write there, and find earlier backups of the same
     target, action and item among its siblings. ``destination`` is the plan's destination root.
+    ``timezone`` is the plan's time zone (an IANA name): the times in output folder names are
+    its wall clock, so retention reads them, and counts days, weeks and months, in it.
     ``env`` holds the plan/activity/task variables (``BACKSTOP_PLAN``…) given to scripts."""
 
     target: Target
@@ -227,6 +229,7 @@ class TaskContext(_Model):
     output: Path
     destination: Path
     started: datetime | None = None
+    timezone: str = "UTC"
     env: dict[str, str] = Field(default_factory=dict)
 
     @property

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from datetime import UTC, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from services.executor.plugins import retention
 from services.executor.plugins.api import (
@@ -25,12 +27,13 @@ from services.executor.plugins.api import (
 _READ = 1024 * 1024
 
 
-def previous_backup(output: Path) -> Path | None:
+def previous_backup(output: Path, tz: tzinfo = UTC) -> Path | None:
     """The newest earlier backup of the same series (a sibling of ``output`` named by its
-    time, and older than ``output`` when its name gives a time too), if any."""
-    now = retention.time_of(output)
-    earlier = [b for b in retention.backups_in(output.parent, current=output)
-               if now is None or b.time < now]
+    time in ``tz``, and older than ``output`` when its name gives a time too), if any."""
+    now = retention.time_of(output, tz)
+    earlier = [b for b in retention.backups_in(output.parent, current=output, tz=tz)
+               if now is None or b.time.timestamp() < now.timestamp()
+               or (b.time == now and b.path.name < output.name)]
     return earlier[-1].path if earlier else None
 
 
@@ -65,12 +68,13 @@ async def files_in_background(folder: Path, *, checksums: bool) -> list[FileEntr
 
 class FolderPlugin(Plugin):
     """A plugin whose backups are folders: retention deletes the folders its policy does not
-    keep (never the task's own)."""
+    keep (never the task's own, which counts as one of those kept), reading their names in the
+    plan's time zone."""
 
     async def retain(self, ctx: TaskContext, policy: RetentionPolicy) -> RetentionResult:
         try:
             return await asyncio.to_thread(retention.apply_policy, ctx.output.parent, policy,
-                                           current=ctx.output)
+                                           current=ctx.output, tz=ZoneInfo(ctx.timezone))
         except OSError as exc:
             raise RetentionFailed(f"removing old backups under {ctx.output.parent}: {exc}"
                                   ) from exc

@@ -12,7 +12,9 @@ some files unreadable) fails the task with those files' errors unless ``partial_
 Verification: the snapshot is listed by ``restic snapshots``, then ``restic check`` (judged by
 its exit status; its output is text even with ``--json``), optionally reading back a subset of
 the data. Retention: ``restic forget --keep-*`` on this target's snapshots of these paths
-(``--prune`` if asked); the ids it removed are reported.
+(``--prune`` if asked), run after the backup so the new snapshot is one of those counted; the ids
+it removed are reported. restic runs with ``TZ`` set to the plan's time zone: snapshot times are
+recorded in it, and ``forget`` counts days, weeks and months in it, as for folder backups.
 """
 
 from __future__ import annotations
@@ -143,16 +145,19 @@ class ResticPlugin(Plugin):
     async def _restic(self, ctx: TaskContext, args: list[str], *, what: str,
                       timeout: float | None = None, on_line: Any = None,
                       limit: int = process.OUTPUT_LIMIT) -> Completed:
-        """Run restic on the target with the password given the safe way."""
+        """Run restic on the target with the password given the safe way, in the plan's time
+        zone (a snapshot's time is recorded in it, and ``forget`` counts days in it)."""
         options = self.options_of(ctx)
         password = self._password(options)
         argv = [RESTIC, "-r", options.repository, *args]
         try:
             if ctx.target.is_local:
-                return await ctx.run(argv, env={"RESTIC_PASSWORD": password}, timeout=timeout,
-                                     on_line=on_line, limit=limit)
+                return await ctx.run(argv, env={"RESTIC_PASSWORD": password,
+                                                "TZ": ctx.timezone},
+                                     timeout=timeout, on_line=on_line, limit=limit)
             # restic reads the password from stdin when stdin is not a terminal.
-            return await ctx.run(ctx.target.command(argv), stdin=f"{password}\n".encode(),
+            return await ctx.run(ctx.target.command(["env", f"TZ={ctx.timezone}", *argv]),
+                                 stdin=f"{password}\n".encode(),
                                  timeout=timeout, on_line=on_line, limit=limit)
         except (CommandTimedOut, CommandNotFound) as exc:
             raise BackupFailed(f"{what}: {exc}") from None

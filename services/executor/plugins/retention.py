@@ -4,9 +4,10 @@ Two rules, each a pure function choosing what to delete (tested with many dates)
 that deletes:
 
 * :func:`to_forget`: keep-last / keep-daily / keep-weekly / keep-monthly, as restic's ``forget``
-  counts them: a backup is kept if any rule keeps it; ``keep_daily=N`` keeps the newest backup of
-  each of the N most recent days that have one (weekly: ISO weeks; monthly: calendar months).
-  With no rule on, nothing is removed. Days are counted in the time zone given (UTC by default).
+  counts them: a backup is kept if any rule keeps it; ``keep_last=N`` keeps N backups in all and
+  ``keep_daily=N`` the newest backup of each of the N most recent days that have one (weekly: ISO
+  weeks; monthly: calendar months), the backup just made included (it is the newest, and it
+  counts). With no rule on, nothing is removed. Days are counted in the time zone given.
 * :func:`space_order`: under space pressure (INPE's space management), the backups that may go,
   oldest first across every series, each series keeping at least its newest ``keep_min``.
   :func:`make_room` deletes in that order until enough space is free and says what it removed.
@@ -16,6 +17,11 @@ name starting with ``YYYY-MM-DD``). Folders named otherwise are never candidates
 template whose last part is not the backup's time (``…/<julian day>/<target>``), the siblings of
 a task's folder are other targets' backups, and a rule that deleted them by age would destroy
 them. The folder being written (``current``) is never a candidate either.
+
+Folder names are the plan's local time (the executor writes them in the plan's time zone), so
+they are read in that zone: a backup's day is the day its name says, around midnight and across a
+DST change alike. The hour a DST change repeats cannot be told apart by name: both read as its
+first occurrence, the executor's ``-2`` suffix keeping them in order.
 """
 
 from __future__ import annotations
@@ -42,9 +48,9 @@ class Backup:
     time: datetime
 
 
-def time_of(folder: Path) -> datetime | None:
-    """When a backup folder was taken, from its name (read as UTC); None when the name does not
-    start with a date or is not a valid one."""
+def time_of(folder: Path, tz: tzinfo = UTC) -> datetime | None:
+    """When a backup folder was taken, from its name read as the wall clock of ``tz`` (the
+    plan's zone); None when the name does not start with a date or is not a valid one."""
     match = _STAMP.match(folder.name)
     if not match:
         return None
@@ -52,22 +58,27 @@ def time_of(folder: Path) -> datetime | None:
     try:
         return datetime(int(g["y"]), int(g["m"]), int(g["d"]), int(g["H"] or 0),
                         int(g["M"] or 0), int(g["S"] or 0),
-                        int((g["ms"] or "0").ljust(6, "0")), tzinfo=UTC)
+                        int((g["ms"] or "0").ljust(6, "0")), tzinfo=tz)
     except ValueError:
         return None
 
 
-def backups_in(series: Path, *, current: Path | None = None) -> list[Backup]:
+def _age(backup: Backup) -> tuple[float, str]:
+    """Sort key: the instant, then the name (``…-000`` before ``…-000-2``)."""
+    return backup.time.timestamp(), backup.path.name
+
+
+def backups_in(series: Path, *, current: Path | None = None, tz: tzinfo = UTC) -> list[Backup]:
     """The backup folders of a series (the siblings of one target/action/item named by their
-    time), oldest first, without ``current``."""
+    time in ``tz``), oldest first, without ``current``."""
     if not series.is_dir():
         return []
     found = []
     for path in series.iterdir():
-        moment = time_of(path)
+        moment = time_of(path, tz)
         if moment is not None and path != current and path.is_dir() and not path.is_symlink():
             found.append(Backup(path, moment))
-    return sorted(found, key=lambda b: (b.time, b.path.name))
+    return sorted(found, key=_age)
 
 
 def _bucket_keep(backups: Sequence[Backup], count: int | None,
@@ -88,19 +99,22 @@ def _bucket_keep(backups: Sequence[Backup], count: int | None,
     return kept
 
 
-def to_forget(backups: Iterable[Backup], policy: RetentionPolicy,
-              tz: tzinfo = UTC) -> list[Backup]:
-    """The backups the policy does not keep, oldest first."""
-    ordered = sorted(backups, key=lambda b: (b.time, b.path.name), reverse=True)
+def to_forget(backups: Iterable[Backup], policy: RetentionPolicy, tz: tzinfo = UTC, *,
+              newest: Backup | None = None) -> list[Backup]:
+    """The backups the policy does not keep, oldest first. ``newest`` (the backup just made)
+    counts as the newest whatever its time says, and is never one of those returned."""
     if policy.keeps_everything:
         return []
+    ordered = sorted((b for b in backups if b != newest), key=_age, reverse=True)
+    if newest is not None:
+        ordered.insert(0, newest)
     kept: set[Backup] = set(ordered[: policy.keep_last or 0])
     kept |= _bucket_keep(ordered, policy.keep_daily, lambda t: t.astimezone(tz).date())
     kept |= _bucket_keep(ordered, policy.keep_weekly,
                          lambda t: t.astimezone(tz).isocalendar()[:2])
     kept |= _bucket_keep(ordered, policy.keep_monthly,
                          lambda t: (t.astimezone(tz).year, t.astimezone(tz).month))
-    return [b for b in reversed(ordered) if b not in kept]
+    return [b for b in reversed(ordered) if b not in kept and b != newest]
 
 
 def space_order(series: Mapping[str, Iterable[Backup]], keep_min: int) -> list[Backup]:
@@ -108,9 +122,9 @@ def space_order(series: Mapping[str, Iterable[Backup]], keep_min: int) -> list[B
     backup but the newest ``keep_min`` of its series."""
     candidates: list[Backup] = []
     for backups in series.values():
-        ordered = sorted(backups, key=lambda b: (b.time, b.path.name))
+        ordered = sorted(backups, key=_age)
         candidates += ordered[: max(len(ordered) - keep_min, 0)]
-    return sorted(candidates, key=lambda b: (b.time, str(b.path)))
+    return sorted(candidates, key=lambda b: (b.time.timestamp(), str(b.path)))
 
 
 def remove(backup: Backup) -> None:
@@ -119,9 +133,13 @@ def remove(backup: Backup) -> None:
 
 def apply_policy(series: Path, policy: RetentionPolicy, *, current: Path | None = None,
                  tz: tzinfo = UTC) -> RetentionResult:
-    """Delete the backups of ``series`` the policy does not keep (``current`` always stays)."""
-    backups = backups_in(series, current=current)
-    doomed = to_forget(backups, policy, tz)
+    """Delete the backups of ``series`` (folder names read in ``tz``) the policy does not keep.
+    ``current``, the backup just made, always stays; named by its time, it is one of the series
+    and counts as its newest (``keep_last=2`` leaves it and one other)."""
+    backups = backups_in(series, current=current, tz=tz)
+    moment = None if current is None else time_of(current, tz)
+    newest = None if current is None or moment is None else Backup(current, moment)
+    doomed = to_forget(backups, policy, tz, newest=newest)
     for backup in doomed:
         remove(backup)
     gone = set(doomed)

@@ -24,6 +24,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
@@ -244,7 +245,7 @@ class RsyncPlugin(FolderPlugin):
         output.mkdir(parents=True, exist_ok=True)
         argv = [*self._base_argv(ctx.target, options), "--stats", "-ii",
                 f"--out-format={OUT_FORMAT}"]
-        previous = previous_backup(output) if options.link_dest else None
+        previous = previous_backup(output, ZoneInfo(ctx.timezone)) if options.link_dest else None
         if previous is not None:
             argv.append(f"--link-dest={previous.resolve()}")
         argv += [self._source(ctx, options), f"{output}/"]
