@@ -243,7 +243,27 @@ class NotifierSettings(BaseServiceSettings):
         return self.outbox_dir or self.data_dir / "outbox"
 
 
-class EmbeddedSettings(IngestSettings, EvaluatorSettings, NotifierSettings):
+class PortalSettings(BaseServiceSettings):
+    # --- run history (services/portal/history) and backup-state metrics -------------------
+    history_retention_days: int = Field(
+        90, ge=1, description="Days of runs, day cells and usage the run history keeps; older "
+        "rows are pruned in batches.")
+    history_prune_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often the run history prunes rows past the retention.")
+    history_prune_batch: int = Field(
+        5000, ge=1, description="Rows deleted per prune statement (the table is never locked "
+        "for long).")
+    history_log_excerpt_bytes: int = Field(
+        16 * 1024, ge=256, description="Longest log excerpt kept per run (its tail: where the "
+        "error is); appended `/log` pings are cut to the same length.")
+    history_batch: int = Field(
+        256, ge=1, description="Ingest events the run history applies per database transaction.")
+    metrics_job_last_success: bool = Field(
+        False, description="Serve `backstop_job_last_success_timestamp_seconds` per job on "
+        "/metrics (one series per job: for small installations).")
+
+
+class EmbeddedSettings(IngestSettings, EvaluatorSettings, NotifierSettings, PortalSettings):
     """``backstop up`` runs everything in one process, so it reads every service's settings."""
 
     # The ops endpoints are for the operator, not the clients: local only unless asked.

@@ -12,6 +12,7 @@ from shared.config import (
     EvaluatorSettings,
     IngestSettings,
     NotifierSettings,
+    PortalSettings,
 )
 
 SERVICES: dict[str, type[BaseSettings]] = {
@@ -19,6 +20,7 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "ingest": IngestSettings,
     "evaluator": EvaluatorSettings,
     "notifier": NotifierSettings,
+    "portal": PortalSettings,
 }
 
 
