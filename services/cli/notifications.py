@@ -13,7 +13,6 @@ from services.cli.common import (
     JSON_OBJECT,
     choice,
     database,
-    fail,
     parse_duration,
     parse_since,
     refusing,

@@ -18,11 +18,13 @@ from services.notifier.admin import NewEndpoint
 from services.notifier.channels.targets import TargetPolicy
 from services.notifier.tables import BrandRow, NotifySettings, WebhookEndpoint
 from services.portal.rights import Editor, Invalid, NotFound, Role
+from shared.db import core_table
 from shared.scopes import Scope
 from shared.secretbox import SecretBox
 from shared.tenancy import Customer, Reseller
 
 log = logging.getLogger("backstop.portal.audit")
+CUSTOMERS = core_table(Customer)
 
 
 def _lowest(customer_id: str | None) -> Role:
@@ -43,7 +45,7 @@ def webhooks(session: Session, scope: Scope) -> list[WebhookEndpoint]:
 def _customer(session: Session, scope: Scope, reseller_id: str, customer_id: str) -> Customer:
     customer = session.exec(select(Customer).where(
         Customer.id == customer_id, Customer.reseller_id == reseller_id,
-        scope.where(col(Customer.reseller_id), col(Customer.id)))).first()
+        scope.where(CUSTOMERS.c.reseller_id, CUSTOMERS.c.id))).first()
     if customer is None:
         raise NotFound(f"no customer {customer_id!r}")
     return customer
@@ -51,7 +53,7 @@ def _customer(session: Session, scope: Scope, reseller_id: str, customer_id: str
 
 def _reseller(session: Session, editor: Editor, reseller_id: str) -> Reseller:
     row = session.get(Reseller, reseller_id)
-    if row is None or not (editor.scope.reseller_id in (None, reseller_id)):
+    if row is None or editor.scope.reseller_id not in (None, reseller_id):
         raise NotFound(f"no reseller {reseller_id!r}")
     return row
 

@@ -8,15 +8,17 @@ import logging
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from services.evaluator.tables import Alert
 from services.notifier import admin
 from services.notifier.tables import Silence
 from services.portal.rights import Editor, Invalid, NotFound, Role
+from shared.db import core_table
 from shared.tenancy import Account
 
 log = logging.getLogger("backstop.portal.audit")
+ALERTS = core_table(Alert)
 
 Level = Literal["account", "customer"]
 LEVELS: tuple[Level, ...] = ("account", "customer")
@@ -29,7 +31,7 @@ def silence_alert(session: Session, editor: Editor, fingerprint: str, *, duratio
     """Silence the alert's account (or its whole customer) from ``now`` for ``duration``."""
     alert = session.exec(select(Alert).where(
         Alert.fingerprint == fingerprint,
-        editor.scope.where(col(Alert.reseller_id), col(Alert.customer_id)))).first()
+        editor.scope.where(ALERTS.c.reseller_id, ALERTS.c.customer_id))).first()
     if alert is None:
         raise NotFound(f"no alert {fingerprint!r}")
     editor.require(Role.CUSTOMER, alert.reseller_id, alert.customer_id)

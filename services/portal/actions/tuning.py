@@ -14,15 +14,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from services.evaluator import admin as evaluator
 from services.notifier import admin as notifier
 from services.portal.rights import Editor, Invalid, NotFound, Role
+from shared.db import core_table
 from shared.scopes import Scope
 from shared.tenancy import Account, Customer, Job
 
 log = logging.getLogger("backstop.portal.audit")
+ACCOUNTS = core_table(Account)
+CUSTOMERS = core_table(Customer)
 
 # What the portal offers to edit, in the order its forms show them.
 SETTINGS: tuple[str, ...] = tuple(s.name for s in evaluator.defaults())
@@ -44,7 +47,7 @@ class Target:
 def account_in_scope(session: Session, scope: Scope, account_id: str) -> Account:
     account = session.exec(select(Account).where(
         Account.id == account_id,
-        scope.where(col(Account.reseller_id), col(Account.customer_id)))).first()
+        scope.where(ACCOUNTS.c.reseller_id, ACCOUNTS.c.customer_id))).first()
     if account is None:
         raise NotFound(f"no account {account_id!r}")
     return account
@@ -53,7 +56,7 @@ def account_in_scope(session: Session, scope: Scope, account_id: str) -> Account
 def customer_in_scope(session: Session, scope: Scope, customer_id: str) -> Customer:
     customer = session.exec(select(Customer).where(
         Customer.id == customer_id,
-        scope.where(col(Customer.reseller_id), col(Customer.id)))).first()
+        scope.where(CUSTOMERS.c.reseller_id, CUSTOMERS.c.id))).first()
     if customer is None:
         raise NotFound(f"no customer {customer_id!r}")
     return customer

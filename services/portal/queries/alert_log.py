@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import case, func, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from services.evaluator.tables import Alert, AlertTransition
@@ -26,10 +27,13 @@ from services.notifier.tables import (
     Silence,
     WebhookEndpoint,
 )
+from shared.db import core_table
 from shared.scopes import Scope
 from shared.tenancy import Account, Customer
 
 T = TypeVar("T")
+ALERTS = core_table(Alert)
+ACCOUNTS = core_table(Account)
 
 ALERT_STATES = ("firing", "resolved")
 DELIVERY_STATUSES = ("pending", "sent", "dead")
@@ -47,8 +51,9 @@ class Page(Generic[T]):
 
 
 def _page(session: Session, query: Any, limit: int, offset: int) -> Page[Any]:
-    total = session.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()
-    rows = session.exec(query.limit(limit or None).offset(offset)).all()
+    total = session.execute(
+        sa_select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    rows = session.execute(query.limit(limit or None).offset(offset)).all()
     return Page(list(rows), int(total), offset, limit)
 
 
@@ -86,13 +91,14 @@ class AlertFilters:
 
 def _entries(scope: Scope) -> Any:
     return (
-        select(Alert, Account.name, Customer.name, AlertNotifyState.last_notified_at,
-               func.coalesce(AlertNotifyState.notification_count, 0))
+        sa_select(Alert, col(Account.name), col(Customer.name),
+                  col(AlertNotifyState.last_notified_at),
+                  func.coalesce(AlertNotifyState.notification_count, 0))
         .join(Account, col(Account.id) == Alert.account_id)
         .join(Customer, col(Customer.id) == Alert.customer_id)
         .join(AlertNotifyState, col(AlertNotifyState.fingerprint) == Alert.fingerprint,
               isouter=True)
-        .where(scope.where(col(Alert.reseller_id), col(Alert.customer_id)))
+        .where(scope.where(ALERTS.c.reseller_id, ALERTS.c.customer_id))
     )
 
 
@@ -206,7 +212,7 @@ class AlertHistory:
 
 def alert_history(session: Session, scope: Scope, fingerprint: str) -> AlertHistory | None:
     """One alert in scope with its transitions and notifications; None when there is none."""
-    row = session.exec(_entries(scope).where(Alert.fingerprint == fingerprint)).first()
+    row = session.execute(_entries(scope).where(Alert.fingerprint == fingerprint)).first()
     if row is None:
         return None
     alert: Alert = row[0]
@@ -286,7 +292,7 @@ def notifications_sent(session: Session, scope: Scope, filters: SentFilters = Se
     """The notification log in scope (scoped on the account's tenant), newest first."""
     query = (select(Notification, Account.name)
              .join(Account, col(Account.id) == Notification.account_id)
-             .where(scope.where(col(Account.reseller_id), col(Account.customer_id)))
+             .where(scope.where(ACCOUNTS.c.reseller_id, ACCOUNTS.c.customer_id))
              .order_by(col(Notification.id).desc()))
     if filters.status:
         query = query.where(Notification.status == filters.status)
@@ -327,7 +333,7 @@ def active_silences(session: Session, scope: Scope, at: datetime) -> list[Silenc
     if scope.customer_id is not None:
         own_accounts = select(Account.id).where(Account.customer_id == scope.customer_id)
         query = query.where(
-            or_(col(Silence.customer_id).is_(None), Silence.customer_id == scope.customer_id),
+            or_(col(Silence.customer_id).is_(None), col(Silence.customer_id) == scope.customer_id),
             or_(col(Silence.account_id).is_(None), col(Silence.account_id).in_(own_accounts)))
     return [SilenceEntry(s.id, s.reseller_id, s.customer_id, s.account_id, s.starts_at,
                          s.ends_at, s.reason) for s in session.exec(query).all()]
