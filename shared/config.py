@@ -135,43 +135,14 @@ class IngestSettings(BaseServiceSettings):
     )
 
 
-class EvaluatorSettings(BaseServiceSettings):
-    evaluator_replica_id: str = Field(
-        "", description="This replica's name in the partition leases; empty: host name + pid."
-    )
-    evaluator_lease_seconds: float = Field(
-        15.0, description="How long a partition lease lasts unless renewed (renewed every third)."
-    )
-    evaluator_batch: int = Field(
-        256, description="Ingest events applied per database transaction, per partition."
-    )
-    evaluator_refresh_seconds: float = Field(
-        10.0, description="How often thresholds and newly created accounts are re-read."
-    )
-    evaluator_processed_retention_hours: float = Field(
-        72.0, description="How long applied event ids are kept to recognise redeliveries."
-    )
+class DirectorySettings(BaseServiceSettings):
+    """The LDAP directory the notifier takes the customer side's recipients from and the
+    evaluator the accounts' quota thresholds; empty URL: both come from the database."""
 
-
-class NotifierSettings(BaseServiceSettings):
-    smtp_host: str = Field("", description="SMTP server; empty writes .eml files to the outbox.")
-    smtp_port: int = Field(25, description="SMTP port.")
-    smtp_username: str = Field("", description="SMTP user name (empty: no AUTH).")
-    smtp_password: str = Field("", description="SMTP password (from the environment only).")
-    smtp_tls: Literal["none", "starttls", "tls"] = Field(
-        "none", description="`none`, `starttls` or `tls` (implicit TLS, usually port 465).")
-    smtp_ca_file: Path | None = Field(
-        None, description="CA bundle the SMTP server's certificate is checked against "
-        "(default: the system's trust store).")
-    mail_from: str = Field("backstop@localhost", description="Default sender address.")
-    outbox_dir: Path | None = Field(None, description="Outbox folder; default `<data dir>/outbox`.")
-    public_url: str = Field(
-        "http://localhost:8080", description="Base URL of the Backstop UI, linked from alerts."
-    )
-    # Recipients: the directory the customer-side addresses come from.
     ldap_url: str = Field(
         "",
-        description="LDAP server URL(s), comma-separated; empty takes contacts from the database.",
+        description="LDAP server URL(s), comma-separated; empty: recipients, preferences and "
+        "thresholds come from the database only.",
     )
     ldap_bind_dn: str = Field("", description="DN to bind as (empty: anonymous bind).")
     ldap_bind_password: str = Field("", description="Password of the bind DN.")
@@ -201,12 +172,56 @@ class NotifierSettings(BaseServiceSettings):
         "sstBelongsToPersonUID", description="Attribute: uid of the person owning the account."
     )
     ldap_attr_mail: str = Field("mail", description="Attribute holding e-mail addresses.")
+    ldap_attr_quota_percent: str = Field(
+        "backstopQuotaPercent", description="Attribute: the account's quota threshold in percent "
+        "(`quota_percent`; a per-account database override beats it, it beats customer, "
+        "reseller and default values).")
     ldap_cache_seconds: float = Field(60.0, description="How long LDAP answers are reused.")
     ldap_negative_cache_seconds: float = Field(
         30.0, description="How long an LDAP 'no entry for this account' answer is reused.",
     )
     ldap_pool_size: int = Field(4, description="LDAP connections kept open.")
     ldap_timeout: float = Field(5.0, description="Seconds per LDAP connect/operation.")
+    ldap_write_bind_dn: str = Field(
+        "", description="DN allowed to change account entries, for self-care preferences (empty: "
+        "preferences kept in the directory are read-only).")
+    ldap_write_bind_password: str = Field(
+        "", description="Password of `BACKSTOP_LDAP_WRITE_BIND_DN` (from the environment only).")
+
+
+class EvaluatorSettings(DirectorySettings):
+    evaluator_replica_id: str = Field(
+        "", description="This replica's name in the partition leases; empty: host name + pid."
+    )
+    evaluator_lease_seconds: float = Field(
+        15.0, description="How long a partition lease lasts unless renewed (renewed every third)."
+    )
+    evaluator_batch: int = Field(
+        256, description="Ingest events applied per database transaction, per partition."
+    )
+    evaluator_refresh_seconds: float = Field(
+        10.0, description="How often thresholds and newly created accounts are re-read."
+    )
+    evaluator_processed_retention_hours: float = Field(
+        72.0, description="How long applied event ids are kept to recognise redeliveries."
+    )
+
+
+class NotifierSettings(DirectorySettings):
+    smtp_host: str = Field("", description="SMTP server; empty writes .eml files to the outbox.")
+    smtp_port: int = Field(25, description="SMTP port.")
+    smtp_username: str = Field("", description="SMTP user name (empty: no AUTH).")
+    smtp_password: str = Field("", description="SMTP password (from the environment only).")
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        "none", description="`none`, `starttls` or `tls` (implicit TLS, usually port 465).")
+    smtp_ca_file: Path | None = Field(
+        None, description="CA bundle the SMTP server's certificate is checked against "
+        "(default: the system's trust store).")
+    mail_from: str = Field("backstop@localhost", description="Default sender address.")
+    outbox_dir: Path | None = Field(None, description="Outbox folder; default `<data dir>/outbox`.")
+    public_url: str = Field(
+        "http://localhost:8080", description="Base URL of the Backstop UI, linked from alerts."
+    )
     # Policy.
     repeat_interval_seconds: float = Field(
         4 * 3600.0,

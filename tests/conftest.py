@@ -23,6 +23,7 @@ from shared.bus import Bus
 from shared.db import Database
 from shared.natsd import EmbeddedNats, free_port
 from shared.streams import ALL_STREAMS
+from tests.slapd import Slapd
 from tests.support import SmtpSink
 
 POSTGRES_URL = os.environ.get(
@@ -146,3 +147,29 @@ def smtp_server() -> Iterator[tuple[Controller, SmtpSink]]:
     controller.start()
     yield controller, sink
     controller.stop()
+
+
+# --- slapd -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    if not os.path.exists("/usr/sbin/slapd"):
+        if os.environ.get("CI"):
+            pytest.fail("slapd is required under CI (apt-get install slapd)")
+        pytest.skip("slapd is not installed (apt-get install slapd)")
+    server = Slapd(tmp_path_factory.mktemp("slapd"))
+    server.start()
+    server.seed_tree()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_slapd(tmp_path: Path) -> Iterator[Slapd]:
+    """A slapd of one's own, for tests that stop and restart it."""
+    server = Slapd(tmp_path / "slapd")
+    server.start()
+    server.seed_tree()
+    yield server
+    server.stop()

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings
 
 from shared.config import (
     BaseServiceSettings,
+    DirectorySettings,
     EvaluatorSettings,
     IngestSettings,
     NotifierSettings,
@@ -18,6 +19,7 @@ from shared.config import (
 SERVICES: dict[str, type[BaseSettings]] = {
     "all": BaseServiceSettings,
     "ingest": IngestSettings,
+    "evaluator, notifier": DirectorySettings,
     "evaluator": EvaluatorSettings,
     "notifier": NotifierSettings,
     "portal": PortalSettings,

@@ -3,8 +3,15 @@ or job, the most specific one winning.
 
 Resolution order for a job's setting: the job's override in the database (set by an operator),
 then the value the client sent with the job's schedule (only when it differs from the event's
-default: a client that says nothing must not mask an account's setting), then account, customer,
+default: a client that says nothing must not mask an account's setting), then the account's
+override in the database, then the account's entry in the LDAP directory (``quota_percent``,
+synced by the evaluator: :mod:`services.evaluator.directory_thresholds`), then customer,
 reseller, and finally :data:`DEFAULTS`.
+
+An operator's per-account override beats the directory because it is the deliberate exception
+for one account (raised while a full disk is dealt with, say) made by the one who runs the
+monitoring; the directory's value is the customer's standing setting (self-care), which beats
+the customer's and reseller's defaults because it is about this very account.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from shared.events import Tenant
 Scope = Literal["reseller", "customer", "account", "job"]
 SCOPES: tuple[Scope, ...] = ("reseller", "customer", "account", "job")
 # Where a value in force came from: an override's scope, the job's schedule, or the default.
-Source = Literal["job", "schedule", "account", "customer", "reseller", "default"]
+Source = Literal["job", "schedule", "account", "directory", "customer", "reseller", "default"]
 Value = int | float | bool
 
 
@@ -137,6 +144,8 @@ class PolicyBook:
 
     overrides: dict[tuple[Scope, str], dict[str, Value]] = field(default_factory=dict)
     min_versions: dict[str, Version] = field(default_factory=dict)
+    # Per account id, the values its directory entry holds (between account and customer).
+    directory: dict[str, dict[str, Value]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -173,13 +182,16 @@ class PolicyBook:
                 return found[name], "job"
         if from_schedule and name in from_schedule:
             return from_schedule[name], "schedule"
-        scopes: tuple[tuple[Source, str], ...] = (
-            ("account", tenant.account), ("customer", tenant.customer),
-            ("reseller", tenant.reseller))
-        for scope, scope_id in scopes:
+        found = self.overrides.get(("account", tenant.account))
+        if found and name in found:
+            return found[name], "account"
+        found = self.directory.get(tenant.account)
+        if found and name in found:
+            return found[name], "directory"
+        for scope, scope_id in (("customer", tenant.customer), ("reseller", tenant.reseller)):
             found = self.overrides.get((scope, scope_id))  # type: ignore[arg-type]
             if found and name in found:
-                return found[name], scope
+                return found[name], scope  # type: ignore[return-value]
         return DEFAULTS[name], "default"
 
     def as_int(self, name: str, tenant: Tenant, job: str | None = None,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The directory's own error, raised by shared.directory; planning postpones on it.
+from shared.directory import DirectoryUnavailable as DirectoryUnavailable
+
 
 class NotifierError(Exception):
     pass
@@ -11,10 +14,6 @@ class NotifierError(Exception):
 
 class RecipientNotFound(NotifierError):
     """The directory has no entry for the account: nobody on the customer side is told."""
-
-
-class DirectoryUnavailable(NotifierError):
-    """The directory (LDAP) cannot answer now: planning is retried later, nothing is dropped."""
 
 
 class DeliveryError(NotifierError):

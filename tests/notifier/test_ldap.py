@@ -11,8 +11,8 @@ from services.notifier.recipients.directory_ldap import LdapDirectory, LdapRules
 from shared.config import NotifierSettings
 from shared.db import Database
 from shared.tenancy import AccountPath
-from tests.notifier.slapd import SUFFIX, Slapd
 from tests.notifier.support import MemoryMailer, alert, make_notifier, settle
+from tests.slapd import SUFFIX, Slapd
 from tests.support import make_account, tenant_of
 
 RULES = LdapRules("ou=a", "(uid={account})", "ou=p", "(uid={uid})")
