@@ -23,7 +23,7 @@ from shared.scopes import Scope
 from shared.secretbox import SecretBox
 from shared.tenancy import Customer, Reseller
 
-log = logging.getLogger("backstop.portal.audit")
+log = logging.getLogger("backstop.audit")
 CUSTOMERS = core_table(Customer)
 
 

@@ -17,7 +17,7 @@ from services.portal.rights import Editor, Invalid, NotFound, Role
 from shared.db import core_table
 from shared.tenancy import Account
 
-log = logging.getLogger("backstop.portal.audit")
+log = logging.getLogger("backstop.audit")
 ALERTS = core_table(Alert)
 
 Level = Literal["account", "customer"]

@@ -23,7 +23,7 @@ from shared.db import core_table
 from shared.scopes import Scope
 from shared.tenancy import Account, Customer, Job
 
-log = logging.getLogger("backstop.portal.audit")
+log = logging.getLogger("backstop.audit")
 ACCOUNTS = core_table(Account)
 CUSTOMERS = core_table(Customer)
 
