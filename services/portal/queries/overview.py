@@ -1,0 +1,158 @@
+"""The overview: every job in scope (customer → account → job) with its state, last run, next
+due time and 30-day strip; counts per state; filtered by state, customer and text; worst first;
+paged.
+
+Two statements over jobs ⋈ accounts ⋈ customers ⋈ resellers ⟕ job_states (the scope and the
+filters in their WHERE, the state a CASE the database sorts and groups by), then the page's day
+cells by primary key: the cost grows with the jobs in scope, never with their runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Select, func, literal, or_
+from sqlalchemy import select as sql_select
+from sqlmodel import Session
+
+from services.evaluator.tables import JobState
+from services.portal.queries.days import DayCell, strip_days, strips
+from services.portal.queries.states import STATES, JobStatus, rank_of, silenced, state_of
+from shared.db import aware, core_table
+from shared.scopes import Scope
+from shared.tenancy import Account, Customer, Job, Reseller
+
+MAX_PAGE = 500
+
+
+class InvalidFilter(ValueError):
+    """A filter names an unknown state or a page size out of range."""
+
+
+@dataclass(frozen=True)
+class OverviewFilter:
+    states: frozenset[str] = frozenset()  # empty: every state
+    customer_id: str | None = None
+    account_id: str | None = None
+    text: str = ""  # in the job's, account's or customer's name, any case
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.states) - set(STATES)
+        if unknown:
+            raise InvalidFilter(f"unknown state(s) {', '.join(sorted(unknown))}; "
+                                f"known: {', '.join(STATES)}")
+        if not 0 < self.limit <= MAX_PAGE:
+            raise InvalidFilter(f"limit must be between 1 and {MAX_PAGE}")
+        if self.offset < 0:
+            raise InvalidFilter("offset must not be negative")
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job as the overview (and every job listing) shows it."""
+
+    job_id: str
+    job_name: str
+    account_id: str
+    account_name: str
+    customer_id: str
+    customer_name: str
+    reseller_id: str
+    reseller_name: str
+    state: JobStatus
+    last_status: str | None
+    last_run_at: datetime | None
+    last_success_at: datetime | None
+    next_due_at: datetime | None
+    running_since: datetime | None
+    consecutive_failures: int
+    consecutive_misses: int
+    days: list[DayCell] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Overview:
+    rows: list[JobRow]
+    total: int  # rows matching the filter (all pages)
+    counts: dict[str, int]  # per state, over the scope and every filter but the state
+    offset: int
+    limit: int
+
+
+def overview(session: Session, scope: Scope, now: datetime,
+             where: OverviewFilter | None = None, *, with_days: bool = True) -> Overview:
+    where = where or OverviewFilter()
+    base = _jobs(session, scope, now, where).subquery("jobs_in_scope")
+    counts: dict[str, int] = dict.fromkeys(STATES, 0)
+    for state, count in session.execute(
+            sql_select(base.c.state, func.count()).group_by(base.c.state)):
+        counts[state] = count
+    chosen = [s for s in STATES if s in where.states] if where.states else list(STATES)
+    total = sum(counts[s] for s in chosen)
+    page = sql_select(base).order_by(
+        rank_of(base.c.state), base.c.customer_name, base.c.account_name, base.c.job_name,
+        base.c.job_id).limit(where.limit).offset(where.offset)
+    if where.states:
+        page = page.where(base.c.state.in_(chosen))
+    rows = [_row(row) for row in session.execute(page).mappings()]
+    if with_days and rows:
+        cells = strips(session, [row.job_id for row in rows], strip_days(now))
+        rows = [JobRow(**{**row.__dict__, "days": cells[row.job_id]}) for row in rows]
+    return Overview(rows, total, counts, where.offset, where.limit)
+
+
+def job_row(session: Session, scope: Scope, job_id: str, now: datetime) -> JobRow | None:
+    """One job in scope (with its strip); None when it does not exist or is not visible."""
+    statement = _jobs(session, scope, now, OverviewFilter()).where(
+        core_table(Job).c.id == job_id)
+    found = session.execute(statement).mappings().first()
+    if found is None:
+        return None
+    row = _row(found)
+    return JobRow(**{**row.__dict__, "days": strips(session, [job_id], strip_days(now))[job_id]})
+
+
+def _jobs(session: Session, scope: Scope, now: datetime, where: OverviewFilter) -> Select:  # type: ignore[type-arg]
+    jobs, accounts = core_table(Job), core_table(Account)
+    customers, resellers, states = core_table(Customer), core_table(Reseller), core_table(JobState)
+    state = state_of(states, accounts, silenced(session, now))
+    statement = (
+        sql_select(
+            jobs.c.id.label("job_id"), jobs.c.name.label("job_name"),
+            accounts.c.id.label("account_id"), accounts.c.name.label("account_name"),
+            customers.c.id.label("customer_id"), customers.c.name.label("customer_name"),
+            resellers.c.id.label("reseller_id"), resellers.c.name.label("reseller_name"),
+            state.label("state"), states.c.last_status, states.c.last_run_at,
+            states.c.last_success_at, states.c.next_due_at, states.c.running_since,
+            func.coalesce(states.c.consecutive_failures, literal(0)).label(
+                "consecutive_failures"),
+            func.coalesce(states.c.consecutive_misses, literal(0)).label("consecutive_misses"),
+        )
+        .select_from(jobs)
+        .join(accounts, accounts.c.id == jobs.c.account_id)
+        .join(customers, customers.c.id == accounts.c.customer_id)
+        .join(resellers, resellers.c.id == accounts.c.reseller_id)
+        .outerjoin(states, states.c.job_id == jobs.c.id)
+        .where(scope.where(accounts.c.reseller_id, accounts.c.customer_id))
+    )
+    if where.customer_id is not None:
+        statement = statement.where(accounts.c.customer_id == where.customer_id)
+    if where.account_id is not None:
+        statement = statement.where(accounts.c.id == where.account_id)
+    text = where.text.strip().lower()
+    if text:
+        statement = statement.where(or_(*(
+            func.lower(column).contains(text, autoescape=True)
+            for column in (jobs.c.name, accounts.c.name, customers.c.name))))
+    return statement
+
+
+def _row(row: object) -> JobRow:
+    values = dict(row)  # type: ignore[call-overload]
+    for name in ("last_run_at", "last_success_at", "next_due_at", "running_since"):
+        if values[name] is not None:
+            values[name] = aware(values[name])
+    return JobRow(**values)
