@@ -139,6 +139,15 @@ class Bus:
             await self.js.add_consumer(spec.stream, config)
         return await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
 
+    async def tail(self, stream: str, subject: str) -> JetStreamContext.PushSubscription:
+        """An ordered, ephemeral consumer of what ``stream`` stores from now on: for views that
+        show events as they happen (no ack, nothing kept for it when it goes; NATS recreates it
+        after a gap, a reconnect or a server restart)."""
+        return await self.js.subscribe(
+            subject, stream=stream, ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
+        )
+
     async def close(self) -> None:
         """Drain: finish in-flight work and flush pending publishes, then disconnect."""
         if self._nc is None:

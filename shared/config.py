@@ -220,7 +220,8 @@ class NotifierSettings(DirectorySettings):
     mail_from: str = Field("backstop@localhost", description="Default sender address.")
     outbox_dir: Path | None = Field(None, description="Outbox folder; default `<data dir>/outbox`.")
     public_url: str = Field(
-        "http://localhost:8080", description="Base URL of the Backstop UI, linked from alerts."
+        "http://localhost:8081", description="Base URL of the Backstop portal, linked from alerts "
+        "(`/alerts/<fingerprint>`)."
     )
     # Policy.
     repeat_interval_seconds: float = Field(
@@ -258,7 +259,52 @@ class NotifierSettings(DirectorySettings):
         return self.outbox_dir or self.data_dir / "outbox"
 
 
-class PortalSettings(BaseServiceSettings):
+class PortalSettings(DirectorySettings):
+    # --- the portal web app (services/portal) ---------------------------------------------
+    portal_host: str = Field("0.0.0.0", description="Address the portal (web pages) listens on.")
+    portal_port: int = Field(8081, description="Port of the portal's web pages (0: no portal).")
+    portal_session_secret: str = Field(
+        "", description="Key signing the portal's session and CSRF cookies (from the "
+        "environment only). Empty: derived from the first secret key (BACKSTOP_SECRET_KEYS or "
+        "`<data dir>/secret.key`), so replicas sharing those keys share sessions.")
+    portal_session_hours: float = Field(
+        12.0, gt=0, description="How long a portal login lasts.")
+    portal_secure_cookies: bool = Field(
+        False, description="Mark the portal's cookies `Secure` (browser sends them over HTTPS "
+        "only): set it when the portal is served through TLS.")
+    portal_login_failure_burst: int = Field(
+        10, ge=1, description="Failed portal logins a client address, and separately an "
+        "account, may have at once; then logins are refused (429) until the budget refills.")
+    portal_login_failures_per_minute: float = Field(
+        2.0, ge=0, description="How fast that budget refills: failed logins per minute per "
+        "client address and per account (0: no limit).")
+    portal_reseller_hosts: str = Field(
+        "", description="Host names that show a reseller's branding on the login page, as "
+        "`host=reseller` pairs (reseller id or name), comma-separated, e.g. "
+        "`backup.msp.example=My MSP`.")
+    portal_ldap_url: str = Field(
+        "", description="LDAP server URL(s) users may log in through (bind as the user), "
+        "comma-separated; empty: portal passwords only.")
+    portal_ldap_bind_dn: str = Field(
+        "", description="DN that looks the user's entry up before the user's own bind (empty: "
+        "anonymous search).")
+    portal_ldap_bind_password: str = Field(
+        "", description="Password of `BACKSTOP_PORTAL_LDAP_BIND_DN` (from the environment "
+        "only).")
+    portal_ldap_user_base: str = Field(
+        "ou=people,dc=example,dc=org", description="Search base of the users' entries.")
+    portal_ldap_user_filter: str = Field(
+        "(&(objectClass=inetOrgPerson)(mail={login}))",
+        description="Filter finding the entry of the address typed at login; `{login}` is "
+        "replaced by the escaped address.")
+    portal_ldap_role_attribute: str = Field(
+        "", description="Attribute of the user's entry granting a portal role to users with "
+        "no `backstop users` row: `operator`, `reseller:<reseller id>` or "
+        "`customer:<reseller id>:<customer id>`, optionally followed by `:read-only`. "
+        "Empty: only users added with `backstop users add` may log in through LDAP.")
+    portal_ldap_timeout: float = Field(5.0, gt=0, description="Seconds per LDAP connect/bind.")
+    # --- end of the portal web app's settings -------------------------------------------
+
     # --- run history (services/portal/history) and backup-state metrics -------------------
     history_retention_days: int = Field(
         90, ge=1, description="Days of runs, day cells and usage the run history keeps; older "
@@ -278,7 +324,9 @@ class PortalSettings(BaseServiceSettings):
         "/metrics (one series per job: for small installations).")
 
 
-class EmbeddedSettings(IngestSettings, EvaluatorSettings, NotifierSettings, PortalSettings):
+class EmbeddedSettings(
+    IngestSettings, EvaluatorSettings, NotifierSettings, PortalSettings
+):
     """``backstop up`` runs everything in one process, so it reads every service's settings."""
 
     # The ops endpoints are for the operator, not the clients: local only unless asked.

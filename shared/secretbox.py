@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared.config import BaseServiceSettings, EmbeddedSettings
 from shared.private_files import private_dir
@@ -54,6 +56,15 @@ class SecretBox:
                                  "base64-encoded bytes; `backstop secrets new-key` makes one)"
                                  ) from exc
         self._fernet = MultiFernet(fernets)
+        self._first = keys[0]
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose`` (e.g. signing the portal's cookies), derived from the
+        first key with HKDF: never the sealing key itself, and the same on every replica that
+        shares the keys."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=f"backstop:{purpose}".encode())
+        return hkdf.derive(self._first.encode())
 
     @staticmethod
     def is_sealed(stored: str) -> bool:

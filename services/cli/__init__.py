@@ -14,6 +14,7 @@ from services.cli import (
     settings,
     thresholds,
     tokens,
+    users,
     webhooks,
 )
 
@@ -37,3 +38,4 @@ app.add_typer(notifications.app, name="notifications")
 app.add_typer(branding.app, name="branding")
 app.add_typer(thresholds.app, name="thresholds")
 app.add_typer(secret_keys.app, name="secrets")
+app.add_typer(users.app, name="users")

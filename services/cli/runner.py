@@ -23,6 +23,7 @@ from shared.config import (
     EvaluatorSettings,
     IngestSettings,
     NotifierSettings,
+    PortalSettings,
 )
 from shared.db import Database
 from shared.logs import configure_logging
@@ -43,6 +44,7 @@ class Service(StrEnum):
     ingest = "ingest"
     evaluator = "evaluator"
     notifier = "notifier"
+    portal = "portal"
 
 
 def _service(name: Service) -> tuple[type[BaseServiceSettings], ServiceMain]:
@@ -55,6 +57,10 @@ def _service(name: Service) -> tuple[type[BaseServiceSettings], ServiceMain]:
         from services.evaluator.service import run as evaluator
 
         return EvaluatorSettings, evaluator
+    if name is Service.portal:
+        from services.portal.service import run as portal
+
+        return PortalSettings, portal
     from services.notifier.service import run as notifier
 
     return NotifierSettings, notifier
@@ -63,6 +69,7 @@ def _service(name: Service) -> tuple[type[BaseServiceSettings], ServiceMain]:
 def up(
     data_dir: Path = setting_option(EmbeddedSettings, "data_dir"),
     ingest_port: int = setting_option(EmbeddedSettings, "ingest_port"),
+    portal_port: int = setting_option(EmbeddedSettings, "portal_port"),
 ) -> None:
     """Run every service in one process: embedded NATS, SQLite and an e-mail outbox by default."""
     overrides: dict[str, Any] = {}
@@ -70,6 +77,8 @@ def up(
         overrides["data_dir"] = data_dir
     if ingest_port is not None:
         overrides["ingest_port"] = ingest_port
+    if portal_port is not None:
+        overrides["portal_port"] = portal_port
     settings = EmbeddedSettings(**overrides)
     configure_logging(settings.log_format, settings.log_level)
     mains = [_service(s)[1] for s in Service]
@@ -156,6 +165,8 @@ async def _serve_ops(settings: BaseServiceSettings, runtime: Runtime) -> None:
 async def _announce_when_ready(settings: EmbeddedSettings, runtime: Runtime) -> None:
     """Tell the operator where everything is, once it all answers."""
     listening = [(settings.ingest_host, settings.ingest_port)]
+    if settings.portal_port:
+        listening.append((settings.portal_host, settings.portal_port))
     if settings.ops_port:
         listening.append((settings.ops_host, settings.ops_port))
     while not await pause(runtime.stop, 0.1):
@@ -168,6 +179,8 @@ async def _announce_when_ready(settings: EmbeddedSettings, runtime: Runtime) -> 
 
 def _addresses(settings: EmbeddedSettings) -> str:
     where = [f"ingest API http://{settings.ingest_host}:{settings.ingest_port}"]
+    if settings.portal_port:
+        where.append(f"portal http://{settings.portal_host}:{settings.portal_port}")
     if settings.ops_port:
         where.append(f"ops http://{settings.ops_host}:{settings.ops_port} "
                      "(/metrics /healthz /readyz /docs)")

@@ -12,18 +12,13 @@ the proxy is trusted (``FORWARDED_ALLOW_IPS``), else every client is the proxy.
 
 from __future__ import annotations
 
-import ipaddress
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from fastapi import Request
 
 from services.ingest.errors import TooManyFailures
-
-# Buckets of addresses that stopped failing are full again anyway: forgetting the least recently
-# failed one makes room.
-MAX_CLIENTS = 100_000
+from shared.failure_budget import FailureBudget, address_block
 
 
 def client_address(request: Request) -> str | None:
@@ -35,45 +30,14 @@ class FailedAuthLimiter:
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
                  ) -> None:
         """``rate`` failures per second with room for ``burst`` at once; ``rate`` 0 is off."""
-        self.rate = rate
-        self.burst = float(max(burst, 1))
-        self._clock = clock
-        # client → (failures left, when last refilled); least recently failed first.
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._budget = FailureBudget(rate, burst, clock)
 
     def check(self, client: str | None) -> None:
         """Raise :class:`TooManyFailures` if ``client`` has no failure left to spend."""
-        if self.rate <= 0 or client is None:
-            return
-        bucket = self._buckets.get(_block(client))
-        if bucket is None:
-            return
-        left = self._refilled(bucket)
-        if left < 1.0:
-            raise TooManyFailures(retry_after=(1.0 - left) / self.rate)
+        wait = self._budget.exhausted(None if client is None else address_block(client))
+        if wait is not None:
+            raise TooManyFailures(retry_after=wait)
 
     def failed(self, client: str | None) -> None:
         """``client`` presented an unknown or revoked credential."""
-        if self.rate <= 0 or client is None:
-            return
-        key = _block(client)
-        bucket = self._buckets.get(key)
-        left = self.burst if bucket is None else self._refilled(bucket)
-        # Concurrent failures may overdraw: the bucket stays empty rather than going into debt.
-        self._buckets[key] = (max(left - 1.0, 0.0), self._clock())
-        self._buckets.move_to_end(key)
-        if len(self._buckets) > MAX_CLIENTS:
-            self._buckets.popitem(last=False)
-
-    def _refilled(self, bucket: tuple[float, float]) -> float:
-        left, then = bucket
-        return min(self.burst, left + (self._clock() - then) * self.rate)
-
-
-def _block(client: str) -> str:
-    if ":" not in client:
-        return client
-    try:
-        return str(ipaddress.IPv6Network((client, 64), strict=False))
-    except ValueError:
-        return client  # not an address (a test client, a Unix socket): counted as it is
+        self._budget.failed(None if client is None else address_block(client))

@@ -17,6 +17,7 @@ TABLE_MODULES = [
     "services.evaluator.tables",
     "services.notifier.tables",
     "services.ingest.tables",
+    "services.portal.tables",
     "services.portal.history.tables",
 ]
 for module in TABLE_MODULES:
