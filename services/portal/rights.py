@@ -4,42 +4,43 @@ A user's role follows from their scope: everything (operator), one reseller (res
 one customer (customer user); any of them may be read-only. An action names the lowest role
 allowed to do it at the target's level (a reseller's branding needs reseller staff; an account's
 threshold a customer user of that account) and the target's tenant; a target outside the user's
-scope is *not found*, exactly as on the read side, never "forbidden".
+scope is *not found*, exactly as on the read side, never "forbidden". The errors are the
+portal's (services/portal/errors.py), so pages and the API answer them with their status.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 
+from services.portal.errors import NotFound, PortalError, ReadOnly
+from services.portal.users import Role, Viewer
 from shared.scopes import Scope
 
+__all__ = ["Editor", "Forbidden", "Invalid", "NotFound", "ReadOnly", "Role", "role_of"]
 
-class Role(IntEnum):
-    """Ordered: a higher role may do what a lower one may."""
 
-    CUSTOMER = 1
-    RESELLER = 2
-    OPERATOR = 3
+# A higher rank may do what a lower one may.
+RANK = {Role.customer: 1, Role.reseller: 2, Role.operator: 3}
 
 
 def role_of(scope: Scope) -> Role:
     if scope.is_everything:
-        return Role.OPERATOR
-    return Role.RESELLER if scope.customer_id is None else Role.CUSTOMER
+        return Role.operator
+    return Role.reseller if scope.customer_id is None else Role.customer
 
 
-class NotFound(LookupError):
-    """No such thing in the user's scope (a 404: another tenant's id reads as unknown)."""
+class Forbidden(PortalError):
+    """The thing is visible to the user, but their role does not let them change it."""
+
+    status = 403
+    title = "Not allowed"
 
 
-class Forbidden(PermissionError):
-    """The thing is visible to the user, but their role or read-only flag forbids the change
-    (a 403)."""
+class Invalid(PortalError):
+    """The change itself is refused: a bad value, URL or address (shown with the reason)."""
 
-
-class Invalid(ValueError):
-    """The change itself is refused: a bad value, URL or address (a 422 with the reason)."""
+    status = 422
+    title = "Not saved"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ class Editor:
     scope: Scope
     read_only: bool
     who: str
+
+    @classmethod
+    def of(cls, viewer: Viewer) -> Editor:
+        return cls(viewer.scope, viewer.read_only, viewer.email)
 
     @property
     def role(self) -> Role:
@@ -64,8 +69,8 @@ class Editor:
         else:
             visible = self.scope.admits(reseller_id, customer_id)
         if not visible:
-            raise NotFound("not found")
+            raise NotFound()
         if self.read_only:
-            raise Forbidden(f"{self.who} has read-only access")
-        if self.role < lowest:
-            raise Forbidden(f"changing this needs the {lowest.name.lower()} role or higher")
+            raise ReadOnly()
+        if RANK[self.role] < RANK[lowest]:
+            raise Forbidden(f"Changing this needs the {lowest.value} role or higher.")

@@ -7,7 +7,7 @@ import pytest
 
 from services.notifier.channels.targets import TargetPolicy
 from services.portal.actions import notify_settings
-from services.portal.rights import Forbidden, Invalid, NotFound
+from services.portal.rights import Invalid, NotFound, ReadOnly
 from shared.db import Database
 from shared.scopes import Scope
 from shared.secretbox import SecretBox
@@ -59,7 +59,7 @@ def test_customer_users_manage_their_customers_webhooks_only(db: Database) -> No
         with pytest.raises(NotFound):
             notify_settings.remove_webhook(session, editor(scope_of(globex)),
                                            mine.endpoint.id)
-        with pytest.raises(Forbidden):
+        with pytest.raises(ReadOnly):
             notify_settings.remove_webhook(session, editor(scope_of(acme), read_only=True),
                                            mine.endpoint.id)
         notify_settings.remove_webhook(session, user, mine.endpoint.id)
@@ -85,7 +85,7 @@ def test_contacts_and_branding(db: Database) -> None:
         with pytest.raises(NotFound):
             notify_settings.set_brand(session, user, acme.reseller.id, name="Acme", sender="",
                                       logo_url="", footer="")
-        with pytest.raises(Forbidden):
+        with pytest.raises(ReadOnly):
             notify_settings.set_brand(session, editor(staff.scope, read_only=True),
                                       acme.reseller.id, name="X", sender="", logo_url="",
                                       footer="")

@@ -9,7 +9,7 @@ import pytest
 from services.notifier.recipients.directory_ldap import LdapDirectory
 from services.notifier.recipients.preferences import AccountPreferences, Change
 from services.portal.actions import self_care
-from services.portal.rights import Forbidden, NotFound
+from services.portal.rights import NotFound, ReadOnly
 from shared.config import NotifierSettings
 from shared.db import Database
 from tests.notifier.support import MemoryMailer, alert, make_notifier, settle
@@ -70,7 +70,7 @@ def test_other_tenants_and_read_only_users_are_refused(slapd: Slapd,
             with pytest.raises(NotFound):
                 self_care.change_preferences(session, editor(scope_of(globex)), store,
                                              acme.account.id, Change(warning_on=False))
-            with pytest.raises(Forbidden):
+            with pytest.raises(ReadOnly):
                 self_care.change_preferences(session, editor(scope_of(acme), read_only=True),
                                              store, acme.account.id, Change(warning_on=False))
             assert self_care.preferences(session, scope_of(acme), store,

@@ -10,7 +10,7 @@ import pytest
 from services.notifier.policy.silences import active_for
 from services.portal.actions import silencing
 from services.portal.queries import alert_log
-from services.portal.rights import Forbidden, Invalid, NotFound
+from services.portal.rights import Invalid, NotFound, ReadOnly
 from shared.db import Database
 from shared.scopes import Scope
 from tests.portal.support import FIRED_AT as AT
@@ -40,7 +40,7 @@ def test_read_only_users_and_other_tenants_cannot_silence(db: Database) -> None:
     globex = make_account(db, reseller="MSP", customer="Globex")
     fp = add_alert(db, acme, at=AT)
     with db.session() as session:
-        with pytest.raises(Forbidden):
+        with pytest.raises(ReadOnly):
             silencing.silence_alert(session, editor(scope_of(acme), read_only=True), fp,
                                     duration=timedelta(hours=1), reason="", now=AT)
         with pytest.raises(NotFound):

@@ -8,7 +8,7 @@ import pytest
 from services.evaluator import admin as evaluator
 from services.notifier.policy.reminders import repeat_interval
 from services.portal.actions import tuning
-from services.portal.rights import Forbidden, Invalid, NotFound
+from services.portal.rights import Forbidden, Invalid, NotFound, ReadOnly
 from shared.db import Database
 from shared.scopes import Scope
 from shared.tenancy import get_or_create_job
@@ -50,7 +50,7 @@ def test_refusals(db: Database) -> None:
         with pytest.raises(NotFound):
             tuning.account_target(session, scope_of(acme), acme.account.id, "no-such-job")
         target = tuning.account_target(session, scope_of(acme), acme.account.id)
-        with pytest.raises(Forbidden):
+        with pytest.raises(ReadOnly):
             tuning.set_threshold(session, editor(scope_of(acme), read_only=True), target,
                                  "quota_percent", "80")
         with pytest.raises(Invalid):

@@ -28,7 +28,7 @@ CUSTOMERS = core_table(Customer)
 
 
 def _lowest(customer_id: str | None) -> Role:
-    return Role.RESELLER if customer_id is None else Role.CUSTOMER
+    return Role.reseller if customer_id is None else Role.customer
 
 
 def webhooks(session: Session, scope: Scope) -> list[WebhookEndpoint]:
@@ -124,7 +124,7 @@ def set_brand(session: Session, editor: Editor, reseller_id: str, *, name: str,
               sender: str, logo_url: str, footer: str) -> BrandRow:
     """Set every field (an empty one is cleared and the default applies)."""
     _reseller(session, editor, reseller_id)
-    editor.require(Role.RESELLER, reseller_id)
+    editor.require(Role.reseller, reseller_id)
     try:
         row = admin.set_brand(session, reseller_id, name=name.strip(), sender=sender.strip(),
                               logo_url=logo_url.strip(), footer=footer.strip())

@@ -34,7 +34,7 @@ def silence_alert(session: Session, editor: Editor, fingerprint: str, *, duratio
         editor.scope.where(ALERTS.c.reseller_id, ALERTS.c.customer_id))).first()
     if alert is None:
         raise NotFound(f"no alert {fingerprint!r}")
-    editor.require(Role.CUSTOMER, alert.reseller_id, alert.customer_id)
+    editor.require(Role.customer, alert.reseller_id, alert.customer_id)
     if level not in LEVELS:
         raise Invalid(f"silence level must be one of {', '.join(LEVELS)}")
     if not timedelta(0) < duration <= MAX_SILENCE:
@@ -64,7 +64,7 @@ def end_silence(session: Session, editor: Editor, silence_id: str, now: datetime
     if customer_id is None and row.account_id is not None:
         account = session.get(Account, row.account_id)
         customer_id = account.customer_id if account else None
-    lowest = Role.RESELLER if customer_id is None else Role.CUSTOMER
+    lowest = Role.reseller if customer_id is None else Role.customer
     editor.require(lowest, row.reseller_id, customer_id)
     ended = admin.end_silence(session, silence_id, now)
     log.info("silence ended", extra={"user": editor.who, "silence_id": silence_id})

@@ -67,17 +67,17 @@ def account_target(session: Session, scope: Scope, account_id: str,
     account = account_in_scope(session, scope, account_id)
     if job is None:
         return Target("account", account.id, account.reseller_id, account.customer_id,
-                      Role.CUSTOMER)
+                      Role.customer)
     if session.exec(select(Job.id).where(Job.account_id == account.id,
                                          Job.name == job)).first() is None:
         raise NotFound(f"no job {job!r}")
     return Target("job", evaluator.job_scope_id(account.id, job), account.reseller_id,
-                  account.customer_id, Role.CUSTOMER)
+                  account.customer_id, Role.customer)
 
 
 def customer_target(session: Session, scope: Scope, customer_id: str) -> Target:
     customer = customer_in_scope(session, scope, customer_id)
-    return Target("customer", customer.id, customer.reseller_id, customer.id, Role.RESELLER)
+    return Target("customer", customer.id, customer.reseller_id, customer.id, Role.reseller)
 
 
 def set_threshold(session: Session, editor: Editor, target: Target, name: str,
@@ -108,7 +108,7 @@ def set_repeat(session: Session, editor: Editor, customer_id: str,
     """A customer's reminder interval: ``None`` inherits the reseller's (or the default), 0
     turns reminders off."""
     customer = customer_in_scope(session, editor.scope, customer_id)
-    editor.require(Role.RESELLER, customer.reseller_id, customer.id)
+    editor.require(Role.reseller, customer.reseller_id, customer.id)
     if seconds is not None and not 0 <= seconds <= MAX_REPEAT_SECONDS:
         raise Invalid(f"the reminder interval must be between 0 and {MAX_REPEAT_SECONDS} s")
     notifier.set_repeat(session, customer.reseller_id, customer.id, seconds)
