@@ -132,3 +132,20 @@ def set_brand(session: Session, editor: Editor, reseller_id: str, *, name: str,
         raise Invalid(str(exc)) from exc
     log.info("branding set", extra={"user": editor.who, "reseller_id": reseller_id})
     return row
+
+
+def customers(session: Session, scope: Scope) -> list[Customer]:
+    """The customers in scope, by name: what the forms offer."""
+    return list(session.exec(select(Customer).where(
+        scope.where(CUSTOMERS.c.reseller_id, CUSTOMERS.c.id)).order_by(
+        col(Customer.name))).all())
+
+
+def resellers(session: Session, scope: Scope) -> list[Reseller]:
+    """The resellers whose own settings the scope reaches (none for a customer user)."""
+    if scope.customer_id is not None:
+        return []
+    query = select(Reseller).order_by(col(Reseller.name))
+    if scope.reseller_id is not None:
+        query = query.where(Reseller.id == scope.reseller_id)
+    return list(session.exec(query).all())
