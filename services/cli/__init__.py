@@ -6,6 +6,7 @@ import typer
 
 from services.cli import (
     accounts,
+    api_keys,
     branding,
     database,
     notifications,
@@ -39,3 +40,4 @@ app.add_typer(branding.app, name="branding")
 app.add_typer(thresholds.app, name="thresholds")
 app.add_typer(secret_keys.app, name="secrets")
 app.add_typer(users.app, name="users")
+users.app.add_typer(api_keys.app, name="api-key")

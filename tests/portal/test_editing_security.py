@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import SQLModel, select
 
 from services.evaluator.tables import ThresholdOverride
 from services.notifier import admin
@@ -75,9 +75,9 @@ FORMS = [
 def snapshot(db: Database) -> tuple[object, ...]:
     """Everything the forms could change."""
     with db.session() as session:
-        def rows(model: type, *columns: str) -> list[tuple[object, ...]]:
-            return sorted(tuple(getattr(r, c) for c in columns)
-                          for r in session.exec(select(model)).all())
+        def rows(model: type[SQLModel], *columns: str) -> list[tuple[object, ...]]:
+            found: list[SQLModel] = list(session.exec(select(model)).all())
+            return sorted((tuple(getattr(r, c) for c in columns) for r in found), key=repr)
         return (rows(ThresholdOverride, "scope_id", "name", "value"),
                 rows(Silence, "id", "ends_at"), rows(WebhookEndpoint, "id", "enabled"),
                 rows(NotifySettings, "customer_id", "repeat_interval_seconds"),

@@ -9,6 +9,7 @@ import io
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from services.evaluator import admin as evaluator
 from services.notifier.policy.silences import active_for
@@ -110,7 +111,7 @@ def test_reseller_staff_set_the_reminder_interval(client: TestClient, sqlite_db:
                          follow_redirects=False)
     assert answer.status_code == 303
     with sqlite_db.session() as session:
-        rows = session.exec(NotifySettings.__table__.select()).all()  # type: ignore[attr-defined]
+        rows = session.exec(select(NotifySettings)).all()
     assert [(r.customer_id, r.repeat_interval_seconds) for r in rows] == [
         (acme.customer.id, 7200.0)]
 
@@ -156,7 +157,7 @@ def test_settings_pages_for_a_customer_and_reseller_staff(
     assert "whsec_" in added.text and "tickets.acme.example" in added.text
     with sqlite_db.session() as session:
         assert session.get(BrandRow, three_tenants.acme.reseller.id) is None
-        rows = session.exec(NotifySettings.__table__.select()).all()  # type: ignore[attr-defined]
+        rows = session.exec(select(NotifySettings)).all()
     assert [r.contacts for r in rows] == [["it@acme.example"]]
 
 
