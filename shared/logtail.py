@@ -7,6 +7,8 @@ the failing run's tail) and the run history's stored excerpt.
 
 from __future__ import annotations
 
+import re
+
 MARKER = "[… {dropped} bytes before this cut by Backstop …]\n"
 
 
@@ -32,3 +34,14 @@ def log_tail(text: str | None, limit_bytes: int, max_lines: int | None = None) -
     # errors="ignore" drops a multi-byte character cut in half at the edge.
     tail = keep.decode(errors="ignore")
     return MARKER.format(dropped=len(raw) - len(tail.encode())) + tail
+
+
+# Control characters but TAB and LF (ESC sequences colour or clear a terminal, CR overwrites a
+# line, NUL ends C strings), DEL, the C1 controls, U+2028/9 and lone surrogates.
+_UNREADABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def readable(text: str) -> str:
+    """A log as lines a mail, a page or a terminal shows as they are: CR LF and lone CRs become
+    line breaks, the other control characters U+FFFD."""
+    return _UNREADABLE.sub("\ufffd", text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -40,7 +40,7 @@ async def system(
                            contacts=["ops@acme.example", "boss@acme.example"])
     settings = EmbeddedSettings(
         data_dir=tmp_path, nats_url=nats_url, database_url=db.url, ingest_port=free_port(),
-        ops_port=free_port(),
+        ops_port=free_port(), portal_port=free_port(),
     )
     stop = asyncio.Event()
     mains = [_service(s)[1] for s in Service]

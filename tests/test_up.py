@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ class Up:
         self.data_dir = data_dir
         self.port = free_port()
         self.ops_port = free_port()
+        self.portal_port = free_port()
         self.env = {**os.environ, "BACKSTOP_DATA_DIR": str(data_dir),
                     "BACKSTOP_OPS_PORT": str(self.ops_port), "BACKSTOP_LOG_FORMAT": "json"}
         for name in ("BACKSTOP_NATS_URL", "BACKSTOP_DATABASE_URL", "BACKSTOP_OPS_HOST"):
@@ -49,7 +51,8 @@ class Up:
     def spawn(self) -> subprocess.Popen[bytes]:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [*BACKSTOP, "up", "--ingest-port", str(self.port)], env=self.env,
+                [*BACKSTOP, "up", "--ingest-port", str(self.port), "--portal-port",
+                 str(self.portal_port)], env=self.env,
                 stdout=log, stderr=log, start_new_session=True,
             )
         return self.process
@@ -118,6 +121,7 @@ def test_ops_endpoints_are_served_on_the_ops_port_only(up: Up) -> None:
     assert "/v1/runs" in httpx.get(f"{up.ops}/openapi.json").json()["paths"]
     ready = [line["msg"] for line in up.lines() if line["msg"].startswith("backstop ready")]
     assert ready == [f"backstop ready: ingest API http://0.0.0.0:{up.port}, "
+                     f"portal http://0.0.0.0:{up.portal_port}, "
                      f"ops http://127.0.0.1:{up.ops_port} (/metrics /healthz /readyz /docs), "
                      f"outbox {up.data_dir / 'outbox'}"]
 
@@ -172,3 +176,40 @@ def test_ctrl_c_stops_the_services_before_the_nats_server(up: Up) -> None:
     # not be reported as a lost connection.
     loud = [line["msg"] for line in lines if line["level"] in ("warning", "error", "critical")]
     assert loud == [], loud
+
+
+@pytest.mark.slow
+def test_try_it_ends_with_the_failed_job_in_the_portal(up: Up) -> None:
+    """The README's "Try it", to its end: a failed run, its e-mail, a portal user who logs in
+    and sees the failed job, and the e-mail's link, which leads to the alert's page."""
+    portal = f"http://127.0.0.1:{up.portal_port}"
+    up.env["BACKSTOP_PUBLIC_URL"] = portal
+    account = json.loads(up.cli("accounts", "create", "--reseller", "My MSP", "--customer",
+                                "Acme", "--name", "fileserver", "--email", "ops@acme.example",
+                                "--json"))
+    up.start()
+    answer = httpx.post(f"{up.ingest}/v1/runs", headers={
+        "Authorization": f"Bearer {account['token']}"}, json={
+        "job": "nightly", "status": "failure", "message": "disk full", "exit_code": 2})
+    assert answer.status_code == 202
+    subprocess.run([*BACKSTOP, "users", "add", "me@msp.example", "--role", "operator",
+                    "--password-stdin"], env=up.env, check=True, capture_output=True,
+                   input=b"a long enough password\n")
+    outbox = up.data_dir / "outbox"
+    wait_for(lambda: any(outbox.glob("*.eml")), timeout=20, what=up.log)
+    mail = next(outbox.glob("*.eml")).read_text()
+    link = re.search(rf"{re.escape(portal)}/alerts/\w+", mail)
+    assert link, mail
+    with httpx.Client(base_url=portal) as browser:
+        form = browser.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token
+        logged_in = browser.post("/login", data={
+            "email": "me@msp.example", "password": "a long enough password",
+            "csrf_token": token.group(1)})
+        assert logged_in.status_code == 303
+        overview = browser.get("/")
+        first = overview.text.split("<tbody>")[1].split("</tr>")[0]
+        assert ">nightly</a>" in first and ">failing</span>" in first
+        alert = browser.get(link.group(0).removeprefix(portal))
+        assert alert.status_code == 200 and "disk full" in alert.text

@@ -79,6 +79,7 @@ def _system(data_dir: Path, port: int, smtp_port: int, split: bool) -> Iterator[
         "BACKSTOP_LOG_LEVEL": "WARNING", "BACKSTOP_REPEAT_INTERVAL_SECONDS": "0",
         "BACKSTOP_GROUP_WINDOW_SECONDS": "0", "BACKSTOP_DATABASE_URL": _db_url(data_dir),
         "BACKSTOP_SECRET_KEYS": SECRET_KEY, "BACKSTOP_WEBHOOK_ALLOW_NETWORKS": LOCAL_NETWORKS,
+        "BACKSTOP_PORTAL_PORT": str(free_port()),
     }
     cli = [sys.executable, "-m", "services.cli"]
     nats = None

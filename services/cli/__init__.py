@@ -9,8 +9,10 @@ from services.cli import (
     api_keys,
     branding,
     database,
+    jobs,
     notifications,
     runner,
+    runs,
     secret_keys,
     settings,
     thresholds,
@@ -41,3 +43,5 @@ app.add_typer(thresholds.app, name="thresholds")
 app.add_typer(secret_keys.app, name="secrets")
 app.add_typer(users.app, name="users")
 users.app.add_typer(api_keys.app, name="api-key")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(runs.app, name="runs")

@@ -5,8 +5,14 @@ from __future__ import annotations
 from services.evaluator.facts import JobFacts, Transition, fire, resolve
 from services.evaluator.policies import PolicyBook
 from shared.events import RunReported
+from shared.logtail import log_tail, readable
 
 KIND = "failed_run"
+# What of the failing run an alert carries to its e-mails and webhooks (its details): the
+# message and the end of the log, where the error is, small enough for a ticket.
+MESSAGE_CHARS = 1000
+LOG_TAIL_BYTES = 2000
+LOG_TAIL_LINES = 20
 
 
 def is_failure(run: RunReported, warning_with_errors_fails: bool) -> bool:
@@ -34,5 +40,13 @@ def on_finished(job: JobFacts, run: RunReported, policies: PolicyBook) -> Transi
         summary=f"Backup job {job.name} failed{detail}"[:1000],
         details={"consecutive_failures": job.consecutive_failures, "tolerance": tolerance,
                  "status": run.status, "exit_code": run.exit_code,
-                 "error_count": run.error_count, "run_id": run.run_id},
+                 "error_count": run.error_count, "run_id": run.run_id,
+                 "message": run.message[:MESSAGE_CHARS] if run.message else None,
+                 "log_tail": _log_tail(run.log_excerpt)},
     )
+
+
+def _log_tail(excerpt: str | None) -> str | None:
+    if not excerpt or not excerpt.strip():
+        return None
+    return log_tail(readable(excerpt).rstrip("\n"), LOG_TAIL_BYTES, LOG_TAIL_LINES)

@@ -26,9 +26,10 @@ from services.notifier.tables import (
     Notification,
     NotifyTransition,
 )
+from services.portal.history.projection import apply_ingest
 from shared.db import Database
-from shared.events import utcnow
-from shared.tenancy import issue_token
+from shared.events import RunReported, utcnow
+from shared.tenancy import IssuedAccount, get_or_create_job, issue_token
 from tests.notifier.support import KEYS
 from tests.support import make_account, rename_unchecked
 
@@ -40,6 +41,7 @@ class Data:
     accounts: list[str]  # ids, in listing order (by reseller, customer, name)
     webhooks: list[str]
     notification: int  # the one with three delivery attempts
+    job: str  # the one with three runs
 
 
 def invoke(*args: str) -> Result:
@@ -83,6 +85,19 @@ def seed_notifications(db: Database, account: str, customer: str, reseller: str,
     return last
 
 
+def seed_runs(db: Database, issued: IssuedAccount, text: str = "") -> str:
+    """Three jobs, the first with three runs (``text`` in their messages and logs); returns the
+    first job's id."""
+    tenant = issued.account.tenant()
+    with db.session() as session:
+        apply_ingest(session, [
+            RunReported(tenant=tenant, job=f"nightly{n}", status="failure",
+                        occurred_at=utcnow() - timedelta(hours=n, minutes=j),
+                        message=f"disk full{text}", log_excerpt=f"log{text}")
+            for n in range(3) for j in range(3 if n == 0 else 1)], 16384)
+        return get_or_create_job(session, issued.account.id, "nightly0").id
+
+
 @pytest.fixture
 def data(db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Data:
     monkeypatch.setenv("BACKSTOP_DATABASE_URL", db_url)
@@ -103,7 +118,7 @@ def data(db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Data:
         admin.set_brand(session, "MSP", name="Acme IT", sender=None, logo_url=None, footer=None)
     notification = seed_notifications(db, accounts[0], issued[0].customer.id,
                                       issued[0].reseller.id)
-    return Data(accounts, webhooks, notification)
+    return Data(accounts, webhooks, notification, seed_runs(db, issued[0]))
 
 
 def table(text: str) -> list[list[str]]:
@@ -128,14 +143,20 @@ LISTINGS: dict[tuple[str, ...], list[str]] = {
                                                       "HTTP_STATUS", "ERROR"],
     ("notifications", "silence", "list"): ["ID", "RESELLER_ID", "CUSTOMER_ID", "ACCOUNT_ID",
                                            "ENDS_AT", "REASON"],
+    ("jobs", "list"): ["JOB_ID", "STATE", "CUSTOMER", "ACCOUNT", "JOB", "LAST_RUN_AT",
+                       "LAST_STATUS", "NEXT_DUE_AT", "LAST_30_DAYS"],
+    ("runs", "list", "--job", "{job}"): ["RUN", "STATUS", "STARTED", "DURATION_S", "BYTES",
+                                         "FILES", "EXIT_CODE", "MESSAGE"],
 }
 # Commands that print one record: --json is one object of its own shape, no paging.
 ONE_RECORD = {("accounts", "create"), ("tokens", "issue"), ("webhooks", "add"),
-              ("branding", "show"), ("thresholds", "effective"), ("notifications", "count")}
+              ("branding", "show"), ("thresholds", "effective"), ("notifications", "count"),
+              ("jobs", "show")}
 
 
 def filled(args: tuple[str, ...], data: Data) -> list[str]:
-    return [a.format(account=data.accounts[0], notification=data.notification) for a in args]
+    return [a.format(account=data.accounts[0], notification=data.notification, job=data.job)
+            for a in args]
 
 
 def _commands(command: object, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], set[str]]:
@@ -257,7 +278,9 @@ def test_no_listing_lets_stored_text_drive_the_terminal(
                      account=f"evil{HOSTILE}")
     notification = seed_notifications(db, issued.account.id, issued.customer.id,
                                       issued.reseller.id, HOSTILE)
-    argv = [a.format(account=issued.account.id, notification=notification) for a in args]
+    job = seed_runs(db, issued, HOSTILE)
+    argv = [a.format(account=issued.account.id, notification=notification, job=job)
+            for a in args]
     out = invoke(*argv, "--limit", "0").stdout
     assert not UNSAFE.search(out), out
     total = json.loads(invoke(*argv, "--json", "--limit", "0").stdout)["total"]

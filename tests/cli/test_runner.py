@@ -15,16 +15,17 @@ from shared.natsd import free_port
 from shared.secretbox import new_key
 
 
-@pytest.mark.parametrize("service", ["ingest", "evaluator", "notifier"])
+@pytest.mark.parametrize("service", ["ingest", "evaluator", "notifier", "portal"])
 def test_service_is_ready_then_stops_on_sigterm(
     service: str, nats_url: str, sqlite_url: str, tmp_path: Path
 ) -> None:
     subprocess.run([sys.executable, "-m", "services.cli", "db", "upgrade"], check=True,
                    env={**os.environ, "BACKSTOP_DATABASE_URL": sqlite_url}, capture_output=True)
-    ops_port, ingest_port = free_port(), free_port()
+    ops_port, ingest_port, portal_port = free_port(), free_port(), free_port()
     env = {**os.environ, "BACKSTOP_NATS_URL": nats_url, "BACKSTOP_DATABASE_URL": sqlite_url,
            "BACKSTOP_OPS_PORT": str(ops_port), "BACKSTOP_DATA_DIR": str(tmp_path),
-           "BACKSTOP_SECRET_KEYS": new_key(), "BACKSTOP_INGEST_PORT": str(ingest_port)}
+           "BACKSTOP_SECRET_KEYS": new_key(), "BACKSTOP_INGEST_PORT": str(ingest_port),
+           "BACKSTOP_PORTAL_PORT": str(portal_port)}
     process = subprocess.Popen([sys.executable, "-m", "services.cli", "run", service], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -48,6 +49,9 @@ def test_service_is_ready_then_stops_on_sigterm(
             assert httpx.get(f"http://127.0.0.1:{ingest_port}/metrics").status_code == 404
         else:
             assert docs.status_code == 404
+        if service == "portal":  # its pages on their own port, the ops endpoints not there
+            assert httpx.get(f"http://127.0.0.1:{portal_port}/login").status_code == 200
+            assert httpx.get(f"http://127.0.0.1:{portal_port}/metrics").status_code == 404
     finally:
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=30)[0].decode()

@@ -277,3 +277,15 @@ def test_replace_puts_stored_facts_in_place_of_one_accounts_and_leaves_the_rest(
     jobs, accounts, _ = e.take_dirty()
     assert {j.tenant.account for j in jobs} == {other.account}
     assert TENANT.account not in {a.tenant.account for a in accounts}
+
+
+def test_a_failed_run_alert_carries_the_message_and_the_logs_end(clock: FakeClock) -> None:
+    log = "\n".join(f"line {i}" for i in range(100)) + "\r\n\x1b[31mERROR: repository locked\n"
+    [fired] = engine(clock).apply(run("failure", T0, message="borg failed", log_excerpt=log))
+    assert fired.details["message"] == "borg failed"
+    tail = fired.details["log_tail"]
+    assert tail.endswith("\ufffd[31mERROR: repository locked")  # ESC made harmless, CR gone
+    assert "line 99" in tail and "line 70" not in tail and "cut by Backstop" in tail
+    assert len(tail.split("\n")) <= 21 and len(tail.encode()) <= 2000
+    [quiet] = engine(clock).apply(run("failure", T0))
+    assert quiet.details["message"] is None and quiet.details["log_tail"] is None

@@ -18,6 +18,8 @@ FORMATS = ("backstop", "alertmanager", "pagerduty")
 SUMMARY_MAX = 255
 PAGERDUTY_SUMMARY_MAX = 1024
 ZERO_TIME = "0001-01-01T00:00:00Z"
+# What an alert's details say about the run that raised it (the evaluator's failed-run alert).
+RUN_DETAILS = ("message", "log_tail")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,9 @@ def alertmanager(c: Context) -> dict[str, Any]:
     annotations = {"summary": cap(a.summary, SUMMARY_MAX),
                    "description": a.summary, "external_id": external_id(c.tenant.customer_id,
                                                                        a.fingerprint)}
+    # The failing run's message and log tail (failed runs), as annotations are: strings.
+    annotations.update({name: str(a.details[name]) for name in RUN_DETAILS
+                        if a.details.get(name)})
     return {
         "version": "4",
         "groupKey": f"{{}}:{{fingerprint=\"{a.fingerprint}\"}}",

@@ -56,16 +56,16 @@ def strips(session: Session, job_ids: Sequence[str], days: list[date]
     """Each job's cells over ``days`` (a cell for every day, empty where nothing happened).
     The jobs were already scoped by the caller; the read is by primary key."""
     table = core_table(HistoryDayCell)
-    found: dict[tuple[str, date], DayCell] = {}
-    ids = list(dict.fromkeys(job_ids))
+    empty = {day: DayCell(day) for day in days}
+    found: dict[str, dict[date, DayCell]] = {job_id: {} for job_id in job_ids}
+    ids = list(found)
     for start in range(0, len(ids), _CHUNK):
-        for row in session.execute(sql_select(table).where(
+        for job_id, day, *counts in session.execute(sql_select(
+                table.c.job_id, table.c.day, table.c.successes, table.c.failures,
+                table.c.warnings, table.c.missed, table.c.bytes_transferred,
+                table.c.duration_seconds).where(
                 table.c.job_id.in_(ids[start:start + _CHUNK]),
-                table.c.day >= days[0], table.c.day <= days[-1])).mappings():
-            found[(row["job_id"], row["day"])] = DayCell(
-                day=row["day"], successes=row["successes"], failures=row["failures"],
-                warnings=row["warnings"], missed=row["missed"],
-                bytes_transferred=row["bytes_transferred"],
-                duration_seconds=row["duration_seconds"])
-    return {job_id: [found.get((job_id, day)) or DayCell(day) for day in days]
-            for job_id in ids}
+                table.c.day >= days[0], table.c.day <= days[-1])):
+            found[job_id][day] = DayCell(day, *counts)
+    return {job_id: [cells.get(day) or empty[day] for day in days]
+            for job_id, cells in found.items()}

@@ -10,8 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select as sql_select
 from sqlmodel import Session
 
-from services.evaluator.admin import effective
-from services.evaluator.overruns import Bound
+from services.evaluator.admin import Bound, effective
 from services.evaluator.policies import SETTINGS, Value
 from services.evaluator.schedules import InvalidSchedule, Schedule
 from services.evaluator.tables import Alert, JobState

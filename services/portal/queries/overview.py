@@ -9,7 +9,7 @@ cells by primary key: the cost grows with the jobs in scope, never with their ru
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Select, func, literal, or_
@@ -18,12 +18,22 @@ from sqlmodel import Session
 
 from services.evaluator.tables import JobState
 from services.portal.queries.days import DayCell, strip_days, strips
-from services.portal.queries.states import STATES, JobStatus, rank_of, silenced, state_of
+from services.portal.queries.states import (
+    STATES,
+    JobStatus,
+    Silenced,
+    rank_of,
+    silenced,
+    state_of,
+)
 from shared.db import aware, core_table
 from shared.scopes import Scope
 from shared.tenancy import Account, Customer, Job, Reseller
 
 MAX_PAGE = 500
+
+_JOBS, _ACCOUNTS, _CUSTOMERS = core_table(Job), core_table(Account), core_table(Customer)
+_RESELLERS, _STATES = core_table(Reseller), core_table(JobState)
 
 
 class InvalidFilter(ValueError):
@@ -85,68 +95,81 @@ class Overview:
 def overview(session: Session, scope: Scope, now: datetime,
              where: OverviewFilter | None = None, *, with_days: bool = True) -> Overview:
     where = where or OverviewFilter()
-    base = _jobs(session, scope, now, where).subquery("jobs_in_scope")
+    paused = silenced(session, now)
     counts: dict[str, int] = dict.fromkeys(STATES, 0)
-    for state, count in session.execute(
-            sql_select(base.c.state, func.count()).group_by(base.c.state)):
+    for state, count in session.execute(_counts(scope, where, paused)):
         counts[state] = count
     chosen = [s for s in STATES if s in where.states] if where.states else list(STATES)
     total = sum(counts[s] for s in chosen)
-    page = sql_select(base).order_by(
-        rank_of(base.c.state), base.c.customer_name, base.c.account_name, base.c.job_name,
-        base.c.job_id).limit(where.limit).offset(where.offset)
+    page = _jobs(scope, where, paused)
     if where.states:
-        page = page.where(base.c.state.in_(chosen))
+        page = page.where(page.selected_columns.state.in_(chosen))
+    page = page.order_by(
+        rank_of(page.selected_columns.state), _CUSTOMERS.c.name, _ACCOUNTS.c.name,
+        _JOBS.c.name, _JOBS.c.id).limit(where.limit).offset(where.offset)
     rows = [_row(row) for row in session.execute(page).mappings()]
     if with_days and rows:
         cells = strips(session, [row.job_id for row in rows], strip_days(now))
-        rows = [JobRow(**{**row.__dict__, "days": cells[row.job_id]}) for row in rows]
+        rows = [replace(row, days=cells[row.job_id]) for row in rows]
     return Overview(rows, total, counts, where.offset, where.limit)
 
 
 def job_row(session: Session, scope: Scope, job_id: str, now: datetime) -> JobRow | None:
     """One job in scope (with its strip); None when it does not exist or is not visible."""
-    statement = _jobs(session, scope, now, OverviewFilter()).where(
-        core_table(Job).c.id == job_id)
+    statement = _jobs(scope, OverviewFilter(), silenced(session, now)).where(
+        _JOBS.c.id == job_id)
     found = session.execute(statement).mappings().first()
     if found is None:
         return None
-    row = _row(found)
-    return JobRow(**{**row.__dict__, "days": strips(session, [job_id], strip_days(now))[job_id]})
+    return replace(_row(found), days=strips(session, [job_id], strip_days(now))[job_id])
 
 
-def _jobs(session: Session, scope: Scope, now: datetime, where: OverviewFilter) -> Select:  # type: ignore[type-arg]
-    jobs, accounts = core_table(Job), core_table(Account)
-    customers, resellers, states = core_table(Customer), core_table(Reseller), core_table(JobState)
-    state = state_of(states, accounts, silenced(session, now))
+def _jobs(scope: Scope, where: OverviewFilter, paused: Silenced) -> Select:  # type: ignore[type-arg]
+    """Every job in scope matching ``where`` (but its states), with its names and state."""
+    state = state_of(_STATES, _ACCOUNTS, paused)
     statement = (
         sql_select(
-            jobs.c.id.label("job_id"), jobs.c.name.label("job_name"),
-            accounts.c.id.label("account_id"), accounts.c.name.label("account_name"),
-            customers.c.id.label("customer_id"), customers.c.name.label("customer_name"),
-            resellers.c.id.label("reseller_id"), resellers.c.name.label("reseller_name"),
-            state.label("state"), states.c.last_status, states.c.last_run_at,
-            states.c.last_success_at, states.c.next_due_at, states.c.running_since,
-            func.coalesce(states.c.consecutive_failures, literal(0)).label(
+            _JOBS.c.id.label("job_id"), _JOBS.c.name.label("job_name"),
+            _ACCOUNTS.c.id.label("account_id"), _ACCOUNTS.c.name.label("account_name"),
+            _CUSTOMERS.c.id.label("customer_id"), _CUSTOMERS.c.name.label("customer_name"),
+            _RESELLERS.c.id.label("reseller_id"), _RESELLERS.c.name.label("reseller_name"),
+            state.label("state"), _STATES.c.last_status, _STATES.c.last_run_at,
+            _STATES.c.last_success_at, _STATES.c.next_due_at, _STATES.c.running_since,
+            func.coalesce(_STATES.c.consecutive_failures, literal(0)).label(
                 "consecutive_failures"),
-            func.coalesce(states.c.consecutive_misses, literal(0)).label("consecutive_misses"),
+            func.coalesce(_STATES.c.consecutive_misses, literal(0)).label("consecutive_misses"),
         )
-        .select_from(jobs)
-        .join(accounts, accounts.c.id == jobs.c.account_id)
-        .join(customers, customers.c.id == accounts.c.customer_id)
-        .join(resellers, resellers.c.id == accounts.c.reseller_id)
-        .outerjoin(states, states.c.job_id == jobs.c.id)
-        .where(scope.where(accounts.c.reseller_id, accounts.c.customer_id))
+        .select_from(_JOBS)
+        .join(_ACCOUNTS, _ACCOUNTS.c.id == _JOBS.c.account_id)
+        .join(_CUSTOMERS, _CUSTOMERS.c.id == _ACCOUNTS.c.customer_id)
+        .join(_RESELLERS, _RESELLERS.c.id == _ACCOUNTS.c.reseller_id)
+        .outerjoin(_STATES, _STATES.c.job_id == _JOBS.c.id)
     )
+    return _filtered(statement, scope, where)
+
+
+def _counts(scope: Scope, where: OverviewFilter, paused: Silenced) -> Select:  # type: ignore[type-arg]
+    """Jobs per state; joins only what the filters need (customers' names for a text search)."""
+    state = state_of(_STATES, _ACCOUNTS, paused)
+    statement = (sql_select(state, func.count()).select_from(_JOBS)
+                 .join(_ACCOUNTS, _ACCOUNTS.c.id == _JOBS.c.account_id)
+                 .outerjoin(_STATES, _STATES.c.job_id == _JOBS.c.id))
+    if where.text.strip():
+        statement = statement.join(_CUSTOMERS, _CUSTOMERS.c.id == _ACCOUNTS.c.customer_id)
+    return _filtered(statement, scope, where).group_by(state)
+
+
+def _filtered(statement: Select, scope: Scope, where: OverviewFilter) -> Select:  # type: ignore[type-arg]
+    statement = statement.where(scope.where(_ACCOUNTS.c.reseller_id, _ACCOUNTS.c.customer_id))
     if where.customer_id is not None:
-        statement = statement.where(accounts.c.customer_id == where.customer_id)
+        statement = statement.where(_ACCOUNTS.c.customer_id == where.customer_id)
     if where.account_id is not None:
-        statement = statement.where(accounts.c.id == where.account_id)
+        statement = statement.where(_ACCOUNTS.c.id == where.account_id)
     text = where.text.strip().lower()
     if text:
         statement = statement.where(or_(*(
             func.lower(column).contains(text, autoescape=True)
-            for column in (jobs.c.name, accounts.c.name, customers.c.name))))
+            for column in (_JOBS.c.name, _ACCOUNTS.c.name, _CUSTOMERS.c.name))))
     return statement
 
 

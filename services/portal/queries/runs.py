@@ -88,7 +88,9 @@ def runs_of_job(session: Session, scope: Scope, job_id: str, *, limit: int = 50,
     if not job_visible(session, scope, job_id):
         return None
     mine = and_(_RUNS.c.job_id == job_id, scope.where(_RUNS.c.reseller_id, _RUNS.c.customer_id))
-    total = session.execute(sql_select(func.count()).select_from(_RUNS).where(mine)).scalar_one()
+    # The job is in scope, and so are its runs: counted from the index alone.
+    total = session.execute(sql_select(func.count()).select_from(_RUNS).where(
+        _RUNS.c.job_id == job_id)).scalar_one()
     statement = sql_select(_RUNS).where(mine)
     if before is not None:
         at, row_id = _parse_cursor(before)
