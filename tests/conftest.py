@@ -149,6 +149,7 @@ def smtp_server() -> Iterator[tuple[Controller, SmtpSink]]:
     controller.stop()
 
 
+
 # --- slapd -----------------------------------------------------------------------------------
 
 

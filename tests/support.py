@@ -67,12 +67,14 @@ class SmtpSink:
     ``reject_with`` makes it answer every DATA with that status line (e.g. ``"451 try later"``),
     ``refuse_rcpt_with`` every RCPT TO (e.g. ``"450 greylisted"``). ``hold`` keeps every DATA
     waiting that many seconds (deliveries in flight; ``held`` counts them) and then defers it.
-    ``raw`` keeps the bytes as they came over the wire.
+    ``raw`` keeps the bytes as they came over the wire, ``mail_options`` the MAIL FROM parameters
+    (``SMTPUTF8``, ``BODY=8BITMIME``).
     """
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.raw: list[bytes] = []
+        self.mail_options: list[list[str]] = []  # each message's MAIL FROM parameters
         self.reject_with: str | None = None
         self.refuse_rcpt_with: str | None = None
         self.hold = 0.0
@@ -96,5 +98,6 @@ class SmtpSink:
         message = BytesParser(policy=policy.default).parsebytes(content)
         assert isinstance(message, EmailMessage)
         self.raw.append(content)
+        self.mail_options.append(list(envelope.mail_options))
         self.messages.append(message)
         return "250 OK"

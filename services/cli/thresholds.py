@@ -11,6 +11,7 @@ import typer
 from services.cli import tables
 from services.cli.common import database, fail, refusing
 from services.evaluator import admin
+from shared.config import EvaluatorSettings
 
 app = typer.Typer(no_args_is_help=True, help="Alert thresholds, tolerances, minimum versions.")
 
@@ -84,7 +85,10 @@ def effective(
     """The values that apply to an account (or one of its jobs), after inheritance, where each
     comes from, and what bounds a run that never finishes."""
     with refusing(admin.ConfigError), database().session() as session:
-        found = admin.effective(session, account, job)
+        found = admin.effective(session, account, job, EvaluatorSettings())
+    if found.directory_error:
+        typer.echo(f"warning: the LDAP directory did not answer ({found.directory_error}); "
+                   "values it may hold are not shown", err=True)
     resolved = found.values
     if as_json:
         typer.echo(json.dumps({name: value for name, (value, _) in resolved.items()}))

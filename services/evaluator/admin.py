@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from services.evaluator import overruns
+from services.evaluator.directory_thresholds import DirectoryThresholds
 from services.evaluator.overruns import Bound
 from services.evaluator.policies import (
     SETTINGS,
@@ -28,8 +29,10 @@ from services.evaluator.policies import (
 )
 from services.evaluator.store import load_policies, set_override
 from services.evaluator.tables import ClientMinVersion, JobState, ThresholdOverride
+from shared.config import DirectorySettings
+from shared.directory import DirectoryError, configured
 from shared.events import Tenant
-from shared.tenancy import Account, Customer, Reseller
+from shared.tenancy import Account, Customer, Reseller, lookup_path
 
 
 class ConfigError(ValueError):
@@ -130,6 +133,7 @@ class Effective:
     # The values the job's client sent with its schedule count, as they do for the evaluator.
     from_schedule: Mapping[str, Value] | None
     schedule: str | None  # the job's schedule in words, when the evaluator knows one
+    directory_error: str | None = None  # why the directory's values are missing, if they are
 
     @property
     def values(self) -> dict[str, tuple[Value, Source]]:
@@ -143,15 +147,30 @@ class Effective:
                               from_schedule=self.from_schedule)
 
 
-def effective(session: Session, account: str, job: str | None = None) -> Effective:
+def effective(
+    session: Session, account: str, job: str | None = None,
+    directory: DirectorySettings | None = None,
+) -> Effective:
+    """With ``directory`` settings naming an LDAP server, the account's entry is read too (one
+    search, now); when it cannot answer, ``directory_error`` says why and the values are the
+    database's alone."""
     found = session.get(Account, account)
     if found is None:
         raise ConfigError(f"no account {account!r}")
     book = load_policies(session)
+    error = None
+    if directory is not None and configured(directory):
+        reader = DirectoryThresholds(directory)
+        try:
+            book.directory[account] = reader.of_account(lookup_path(session, account))
+        except DirectoryError as exc:
+            error = str(exc)
+        finally:
+            reader.close()
     state = None if job is None else session.exec(select(JobState).where(
         JobState.account_id == account, JobState.job_name == job)).first()
     return Effective(found.tenant(), job, book,
-                     state.schedule_settings if state else None, _schedule_text(state))
+                     state.schedule_settings if state else None, _schedule_text(state), error)
 
 
 def _schedule_text(state: JobState | None) -> str | None:

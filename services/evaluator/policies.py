@@ -188,10 +188,12 @@ class PolicyBook:
         found = self.directory.get(tenant.account)
         if found and name in found:
             return found[name], "directory"
-        for scope, scope_id in (("customer", tenant.customer), ("reseller", tenant.reseller)):
-            found = self.overrides.get((scope, scope_id))  # type: ignore[arg-type]
+        inherited: tuple[tuple[Literal["customer", "reseller"], str], ...] = (
+            ("customer", tenant.customer), ("reseller", tenant.reseller))
+        for scope, scope_id in inherited:
+            found = self.overrides.get((scope, scope_id))
             if found and name in found:
-                return found[name], scope  # type: ignore[return-value]
+                return found[name], scope
         return DEFAULTS[name], "default"
 
     def as_int(self, name: str, tenant: Tenant, job: str | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -23,6 +24,7 @@ from prometheus_client import Gauge, Histogram
 from sqlmodel import Session
 
 from services.evaluator import alerts, store
+from services.evaluator.directory_thresholds import DirectoryThresholds
 from services.evaluator.engine import Engine
 from services.evaluator.facts import Transition
 from services.evaluator.leases import LeaseLost, Leases
@@ -33,11 +35,13 @@ from shared.clock import Clock, SystemClock
 from shared.config import EvaluatorSettings
 from shared.consumers import consume_ordered
 from shared.db import Database, Lane
+from shared.directory import configured
 from shared.events import AlertChanged, Event
 from shared.outbox import OutboxRelay
 from shared.processed import claim_events, forget_before
 from shared.runtime import Runtime
 from shared.streams import EVALUATOR_PARTITIONS, INGEST, ConsumerSpec, ingest_partition_filter
+from shared.tenancy import all_paths
 from shared.wakeup import pause
 
 log = logging.getLogger(__name__)
@@ -254,6 +258,8 @@ class Evaluator:
                              timedelta(seconds=self.settings.evaluator_lease_seconds))
         self.relay = OutboxRelay(db, bus)
         self.policies = PolicyBook()
+        # Thresholds from the accounts' LDAP entries, synced on the refresh interval.
+        self.directory = DirectoryThresholds(self.settings) if configured(self.settings) else None
         self.workers: dict[int, tuple[PartitionWorker, asyncio.Task[None]]] = {}
         self._pruned = 0.0
         self._db_slots = PrioritySlots(1 if db.engine.dialect.name == "sqlite" else 4)
@@ -262,7 +268,51 @@ class Evaluator:
         self._rebalanced = False
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(self.relay.run(stop), self._manage(stop))
+        if self.directory is None:
+            await asyncio.gather(self.relay.run(stop), self._manage(stop))
+            return
+        # Partitions start with the directory's thresholds when it answers (else without them,
+        # until it does: the sync keeps trying on the refresh interval).
+        await self._try_sync_directory()
+        try:
+            await asyncio.gather(self.relay.run(stop), self._manage(stop),
+                                 self._sync_directory(stop))
+        finally:
+            self.directory.close()
+
+    async def sync_directory(self) -> bool:
+        """Read the directory's thresholds once (one paged search for every account entry)
+        and put them in force; False when the directory could not answer (the last values
+        read stay in force)."""
+        directory = self.directory
+        assert directory is not None
+        found = await asyncio.to_thread(directory.read)
+        if found is None:
+            return False
+        wanted = directory.wanted(found)
+        if not found:
+            paths = []
+        elif wanted is None:
+            paths = await self.db.run(all_paths)
+        elif wanted[0] == "account":
+            paths = await self.db.run(lambda s: all_paths(s, names=wanted[1]))
+        else:
+            paths = await self.db.run(lambda s: all_paths(s, ids=wanted[1]))
+        directory.apply(found, paths)
+        self.policies = dataclasses.replace(self.policies, directory=directory.values)
+        return True
+
+    async def _sync_directory(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await pause(stop, self.settings.evaluator_refresh_seconds)
+            if not stop.is_set():
+                await self._try_sync_directory()
+
+    async def _try_sync_directory(self) -> None:
+        try:
+            await self.sync_directory()
+        except Exception as exc:  # the database away: the next round tries again
+            log.warning("evaluator %s: directory sync failed: %r", self.replica_id, exc)
 
     async def _manage(self, stop: asyncio.Event) -> None:
         try:
@@ -283,7 +333,10 @@ class Evaluator:
 
     async def rebalance(self) -> set[int]:
         """Renew leases, stop surplus or lost partitions, start newly held ones."""
-        self.policies = await self._lease_run(store.load_policies)
+        book = await self._lease_run(store.load_policies)
+        if self.directory is not None:
+            book.directory = self.directory.values
+        self.policies = book
         held = await self._lease_run(self.leases.renew)
         self._lease_checked = time.monotonic()
         surplus = await self._lease_run(lambda s: self.leases.surplus(s, held))

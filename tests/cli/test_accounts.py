@@ -1,6 +1,8 @@
 """``backstop accounts`` through the real command line, on both database backends."""
 
 import json
+import re
+import uuid
 
 import pytest
 from typer.testing import CliRunner
@@ -8,6 +10,7 @@ from typer.testing import CliRunner
 from services.cli import app
 from shared.db import Database
 from shared.tenancy import account_for_ping_key, account_for_token
+from tests.slapd import SUFFIX, WRITER_DN, WRITER_PW, Slapd
 
 runner = CliRunner()
 
@@ -86,3 +89,47 @@ def test_create_without_ldap_does_not_warn(env: str, monkeypatch: pytest.MonkeyP
     ])
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
+
+
+def preferences(*args: str, code: int = 0) -> str:
+    result = runner.invoke(app, ["accounts", "preferences", *args])
+    assert result.exit_code == code, result.output
+    return result.stdout if code == 0 else result.stderr
+
+
+def test_preferences_in_the_database(env: str) -> None:
+    account = str(create()["account_id"])
+    shown = json.loads(preferences(account, "--json"))
+    assert (shown["source"], shown["mails"]) == ("database", ["a@acme.example", "b@acme.example"])
+    changed = json.loads(preferences(account, "--mail", "c@acme.example", "--quota-percent",
+                                     "80", "--json"))
+    assert changed["mails"] == ["c@acme.example"]
+    assert (changed["quota_percent_in_force"], changed["quota_percent_from"]) == (80.0, "account")
+    table = preferences(account)
+    assert re.search(r"^quota_percent in force\s+80 \(from account\)$", table, re.M)
+    assert "no warning flag" in preferences(account, "--warning", "off", code=2)
+    assert "not an e-mail address" in preferences(account, "--mail", "nope", code=2)
+
+
+def test_preferences_in_the_directory_are_seen_by_ldapsearch(
+    env: str, slapd: Slapd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account_name = f"files-{uuid.uuid4().hex[:6]}"
+    account = str(create("--name", account_name)["account_id"])
+    slapd.add_account(account_name, sstBackupWarningOn="FALSE")
+    for key, value in {"URL": slapd.url,
+                       "ACCOUNT_BASE": f"ou=accounts,ou=backup,ou=services,{SUFFIX}"}.items():
+        monkeypatch.setenv(f"BACKSTOP_LDAP_{key}", value)
+    assert "read-only" in preferences(account)
+    assert "BACKSTOP_LDAP_WRITE_BIND_DN" in preferences(account, "--warning", "on", code=2)
+    monkeypatch.setenv("BACKSTOP_LDAP_WRITE_BIND_DN", WRITER_DN)
+    monkeypatch.setenv("BACKSTOP_LDAP_WRITE_BIND_PASSWORD", WRITER_PW)
+    preferences(account, "--warning", "on", "--medium", "mail", "--mail", "x@acme.example",
+                "--quota-percent", "77.5")
+    seen = slapd.ldapsearch(slapd.account_dn(account_name))
+    assert seen["sstBackupWarningOn"] == ["TRUE"] and seen["mail"] == ["x@acme.example"]
+    assert seen["sstNotificationWarningMedium"] == ["mail"]
+    assert seen["backstopQuotaPercent"] == ["77.5"]
+    shown = json.loads(preferences(account, "--json"))
+    assert shown["recipients"] == ["x@acme.example"]
+    assert (shown["quota_percent_in_force"], shown["quota_percent_from"]) == (77.5, "directory")

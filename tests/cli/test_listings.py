@@ -149,9 +149,9 @@ LISTINGS: dict[tuple[str, ...], list[str]] = {
                                          "FILES", "EXIT_CODE", "MESSAGE"],
 }
 # Commands that print one record: --json is one object of its own shape, no paging.
-ONE_RECORD = {("accounts", "create"), ("tokens", "issue"), ("webhooks", "add"),
-              ("branding", "show"), ("thresholds", "effective"), ("notifications", "count"),
-              ("jobs", "show")}
+ONE_RECORD = {("accounts", "create"), ("accounts", "preferences"), ("tokens", "issue"),
+              ("webhooks", "add"), ("branding", "show"), ("thresholds", "effective"),
+              ("notifications", "count"), ("jobs", "show")}
 
 
 def filled(args: tuple[str, ...], data: Data) -> list[str]:

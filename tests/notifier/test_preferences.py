@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from services.evaluator.directory_thresholds import DirectoryThresholds
 from services.evaluator.store import set_override
 from services.notifier.recipients.directory_ldap import LdapDirectory
 from services.notifier.recipients.preferences import (
@@ -20,7 +21,7 @@ from services.notifier.recipients.preferences import (
 from shared.config import DirectorySettings, NotifierSettings
 from shared.db import Database
 from shared.directory import DirectoryRefused, DirectoryUnavailable
-from shared.tenancy import AccountNotFound
+from shared.tenancy import AccountNotFound, all_paths
 from tests.notifier.support import MemoryMailer, alert, make_notifier, settle
 from tests.slapd import ROOT_PW, SUFFIX, WRITER_DN, WRITER_PW, Slapd
 from tests.support import make_account, tenant_of
@@ -184,3 +185,16 @@ def test_database_preferences(db: Database, caplog: pytest.LogCaptureFixture):
         preferences.change(account, Change(warning_on=False), actor="cli:ops")
     cleared = preferences.change(account, Change(clear_quota_percent=True), actor="cli:ops")
     assert (cleared.quota_percent, cleared.quota_percent_from) == (None, "default")
+
+
+def test_threshold_change_reaches_the_evaluator_on_its_next_refresh(slapd: Slapd,
+                                                                    sqlite_db: Database):
+    account = ldap_account(sqlite_db, slapd, sstBackupWarningOn="TRUE", backstopQuotaPercent="70")
+    settings = directory_settings(slapd)
+    thresholds = DirectoryThresholds(settings)
+    with sqlite_db.session() as session:
+        paths = all_paths(session)
+    assert thresholds.sync(paths) and thresholds.values[account] == {"quota_percent": 70.0}
+    AccountPreferences(sqlite_db, settings).change(account, Change(quota_percent=88),
+                                                   actor="test")
+    assert thresholds.sync(paths) and thresholds.values[account] == {"quota_percent": 88.0}

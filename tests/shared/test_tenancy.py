@@ -15,7 +15,9 @@ from shared.tenancy import (
     account_for_ping_key,
     account_for_token,
     account_path,
+    all_paths,
     get_or_create_job,
+    lookup_path,
 )
 from tests.support import make_account
 
@@ -100,3 +102,14 @@ def test_account_path_names_the_whole_chain(db: Database) -> None:
         reseller, customer, account = account_path(session, issued.account.id)
     assert (reseller.name, customer.name, account.name) == ("MSP", "Acme", "files")
     assert account.tenant().account == issued.account.id
+
+
+def test_all_paths_of_every_account_or_of_some_names_or_ids(db: Database) -> None:
+    one = make_account(db, reseller="MSP", customer="Acme", name="Files")
+    two = make_account(db, reseller="MSP", customer="Beta", name="mail")
+    with db.session() as session:
+        every = {p.account_id: p for p in all_paths(session)}
+        assert every[one.account.id] == lookup_path(session, one.account.id)
+        assert [p.account_id for p in all_paths(session, names=["FILES"])] == [one.account.id]
+        assert [p.account for p in all_paths(session, ids=[two.account.id])] == ["mail"]
+        assert all_paths(session, names=[]) == []

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import aiosmtplib
 
+from services.notifier.channels import wire
 from services.notifier.errors import DeliveryError
 from shared.config import NotifierSettings
 
@@ -34,7 +35,7 @@ class OutboxMailer:
         name = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:24]
         final = self.folder / f"{name}.eml"
         temp = final.with_suffix(".tmp")
-        temp.write_bytes(message.as_bytes())
+        temp.write_bytes(wire.flatten(message))
         os.replace(temp, final)  # atomic: a reader never sees half a message
 
 
@@ -47,18 +48,19 @@ class SmtpMailer:
 
     async def send(self, message: EmailMessage) -> None:
         s = self._settings
+        client = aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username or None,
+            password=s.smtp_password or None,
+            use_tls=s.smtp_tls == "tls",
+            start_tls=True if s.smtp_tls == "starttls" else False,
+            tls_context=self._tls,
+            timeout=30,
+        )
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username or None,
-                password=s.smtp_password or None,
-                use_tls=s.smtp_tls == "tls",
-                start_tls=True if s.smtp_tls == "starttls" else False,
-                tls_context=self._tls,
-                timeout=30,
-            )
+            async with client:
+                await _transfer(client, message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise _refused(exc.recipients) from exc
         except (aiosmtplib.SMTPAuthenticationError, aiosmtplib.SMTPHeloError,
@@ -72,6 +74,37 @@ class SmtpMailer:
                                 retryable=not _final(exc.code)) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise DeliveryError("connection", repr(exc), retryable=True) from exc
+
+
+async def _transfer(client: aiosmtplib.SMTP, message: EmailMessage) -> None:
+    """Send ``message`` on a connected client, flattened by :mod:`wire` rather than by
+    aiosmtplib (whose policy folds the subject), with the options aiosmtplib would choose for a
+    message object: SMTPUTF8 when an address is not ASCII (refused by a server without it),
+    BODY=8BITMIME when offered (else 7-bit bodies)."""
+    if client.is_ehlo_or_helo_needed:
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await client.helo()
+    sender, recipients = _addresses(message, "From")[0], _addresses(message, "To")
+    options: list[str] = []
+    utf8 = not (sender + "".join(recipients)).isascii()
+    if utf8:
+        if not client.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported(
+                "an address is not ASCII and the server does not offer SMTPUTF8")
+        options.append("SMTPUTF8")
+    eight_bit = client.supports_extension("8bitmime")
+    if eight_bit:
+        options.append("BODY=8BITMIME")
+    data = wire.flatten(message, policy=wire.SMTP, utf8=utf8,
+                        cte_type="8bit" if eight_bit else "7bit")
+    await client.sendmail(sender, recipients, data, mail_options=options)
+
+
+def _addresses(message: EmailMessage, header: str) -> list[str]:
+    value = message[header]
+    return [a.addr_spec for a in getattr(value, "addresses", ())] or [str(value)]
 
 
 def _final(code: int) -> bool:
