@@ -26,7 +26,9 @@ from services.notifier.tables import (
     Notification,
     NotifyTransition,
 )
+from services.portal import api_keys, users
 from services.portal.history.projection import apply_ingest
+from services.portal.users import Role
 from shared.db import Database
 from shared.events import RunReported, utcnow
 from shared.tenancy import IssuedAccount, get_or_create_job, issue_token
@@ -116,6 +118,9 @@ def data(db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Data:
                                       url=f"https://psa.example/{n}", fmt="backstop",
                                       secret=None, keys=KEYS).endpoint.id for n in range(3)]
         admin.set_brand(session, "MSP", name="Acme IT", sender=None, logo_url=None, footer=None)
+        for n in range(3):
+            users.add(session, f"op{n}@example.com", Role.operator, None)
+            api_keys.create(session, f"op{n}@example.com", f"grafana{n}")
     notification = seed_notifications(db, accounts[0], issued[0].customer.id,
                                       issued[0].reseller.id)
     return Data(accounts, webhooks, notification, seed_runs(db, issued[0]))
@@ -147,11 +152,16 @@ LISTINGS: dict[tuple[str, ...], list[str]] = {
                        "LAST_STATUS", "NEXT_DUE_AT", "LAST_30_DAYS"],
     ("runs", "list", "--job", "{job}"): ["RUN", "STATUS", "STARTED", "DURATION_S", "BYTES",
                                          "FILES", "EXIT_CODE", "MESSAGE"],
+    ("users", "list"): ["EMAIL", "ROLE", "RESELLER_ID", "CUSTOMER_ID", "READ_ONLY", "LOGIN",
+                        "CREATED_AT", "LAST_LOGIN_AT"],
+    ("users", "api-key", "list"): ["ID", "USER", "NAME", "HINT", "CREATED_AT", "LAST_USED_AT",
+                                   "REVOKED_AT"],
 }
 # Commands that print one record: --json is one object of its own shape, no paging.
 ONE_RECORD = {("accounts", "create"), ("accounts", "preferences"), ("tokens", "issue"),
               ("webhooks", "add"), ("branding", "show"), ("thresholds", "effective"),
-              ("notifications", "count"), ("jobs", "show")}
+              ("notifications", "count"), ("jobs", "show"), ("users", "add"),
+              ("users", "api-key", "create")}
 
 
 def filled(args: tuple[str, ...], data: Data) -> list[str]:
