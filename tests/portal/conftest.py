@@ -12,7 +12,7 @@ from playwright.async_api import Browser, async_playwright
 
 from shared.bus import Bus
 from shared.db import Database
-from tests.notifier.slapd import Slapd
+from tests.slapd import Slapd
 from tests.portal.site import RunningPortal, Tenants, portal_app, tenants
 
 
