@@ -12,8 +12,8 @@ from playwright.async_api import Browser, async_playwright
 
 from shared.bus import Bus
 from shared.db import Database
-from tests.slapd import Slapd
 from tests.portal.site import RunningPortal, Tenants, portal_app, tenants
+from tests.slapd import Slapd
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from services.portal.directory_login import DirectoryLogin, Grant, parse_role
 from services.portal.users import Role
 from shared.db import Database
-from tests.slapd import SUFFIX, Slapd
 from tests.portal.site import Tenants, add_user, csrf_token, portal_app, settings
+from tests.slapd import SUFFIX, Slapd
 
 DIRECTORY_PASSWORD = "directory secret 1"
 
