@@ -24,7 +24,7 @@ def test_every_configured_variable_is_a_real_setting() -> None:
 def test_every_service_runs_with_probes() -> None:
     deployments = [d for d in documents() if d["kind"] == "Deployment"]
     assert {d["spec"]["template"]["spec"]["containers"][0]["args"][1] for d in deployments} == {
-        "ingest", "evaluator", "notifier"}
+        "ingest", "evaluator", "notifier", "portal"}
     for d in deployments:
         container = d["spec"]["template"]["spec"]["containers"][0]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"

@@ -52,6 +52,7 @@ def test_service_is_ready_then_stops_on_sigterm(
         if service == "portal":  # its pages on their own port, the ops endpoints not there
             assert httpx.get(f"http://127.0.0.1:{portal_port}/login").status_code == 200
             assert httpx.get(f"http://127.0.0.1:{portal_port}/metrics").status_code == 404
+            assert "backstop_jobs" in metrics  # the backup state, on the ops port
     finally:
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=30)[0].decode()

@@ -127,7 +127,8 @@ async def test_a_consultant_finds_the_failing_job_and_sees_new_alerts_live(
 
     # Phone-sized: the same page, stacked, still usable.
     phone = await browser.new_page(viewport={"width": 390, "height": 844})
-    await phone.context.add_cookies(await page.context.cookies())
+    await phone.context.add_cookies(
+        await page.context.cookies())  # type: ignore[arg-type]
     await phone.goto(f"{running_portal.url}/")
     await expect(phone.locator("table.jobs tbody tr").first).to_contain_text("nightly-files")
     width = await phone.evaluate("document.documentElement.scrollWidth")

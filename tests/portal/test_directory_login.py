@@ -28,7 +28,7 @@ def add_person(directory: Slapd, uid: str, mail: str, *, role: str | None = None
 
 def client_for(db: Database, tmp_path: Path, directory: Slapd, **overrides: object
                ) -> TestClient:
-    return TestClient(portal_app(db, tmp_path, portal_ldap_url=directory.url,
+    return TestClient(portal_app(db, tmp_path, None, portal_ldap_url=directory.url,
                                  portal_ldap_role_attribute="employeeType", **overrides))
 
 

@@ -62,7 +62,7 @@ async def test_the_live_stream_needs_a_login_and_streams_events(
             await asyncio.sleep(0.2)  # the listener is registered
             await bus.publish(alert(three_tenants.other.account.tenant(), "not yours"))
             await bus.publish(alert(three_tenants.acme.account.tenant(), "yours"))
-            received = []
+            received: list[dict[str, object]] = []
             while len(received) < 1:
                 line = await asyncio.wait_for(anext(lines), 5)
                 if line.startswith("data: "):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
 from services.portal.users import Role
@@ -36,3 +38,19 @@ def test_wrong_password_is_refused(client: TestClient, sqlite_db: Database) -> N
                                          "csrf_token": csrf_token(form.text)})
     assert answer.status_code == 401
     assert "do not match" in answer.text
+
+
+def test_the_cookie_key_comes_from_the_setting_or_the_installation_keys(tmp_path: Path) -> None:
+    from services.portal.sessions import signing_key
+    from shared.config import PortalSettings
+    from shared.secretbox import new_key
+
+    assert signing_key(PortalSettings(portal_session_secret="s" * 40)) == b"s" * 40
+    key = new_key()
+    derived = signing_key(PortalSettings(secret_keys=f"{key},{new_key()}"))
+    assert len(derived) == 32 and derived != key.encode()
+    assert derived == signing_key(PortalSettings(secret_keys=key))  # every replica agrees
+    # Without either, the data dir's key file (made on first need, as for sealed secrets).
+    local = PortalSettings(data_dir=tmp_path)
+    assert signing_key(local) == signing_key(local)
+    assert (tmp_path / "secret.key").exists()

@@ -105,7 +105,7 @@ def overview(session: Session, scope: Scope, now: datetime,
     if where.states:
         page = page.where(page.selected_columns.state.in_(chosen))
     page = page.order_by(
-        rank_of(page.selected_columns.state), _CUSTOMERS.c.name, _ACCOUNTS.c.name,
+        rank_of(_STATES, _ACCOUNTS, paused), _CUSTOMERS.c.name, _ACCOUNTS.c.name,
         _JOBS.c.name, _JOBS.c.id).limit(where.limit).offset(where.offset)
     rows = [_row(row) for row in session.execute(page).mappings()]
     if with_days and rows:

@@ -53,19 +53,28 @@ def state_of(states: Table, accounts: Table, paused: Silenced) -> ColumnElement[
     failure streak); late: a scheduled run was missed; running: a run started and has not
     finished; never run: no run reported; ok: otherwise.
     """
-    return case(
-        (_paused(accounts, paused), literal("paused")),
-        (states.c.consecutive_failures > 0, literal("failing")),
-        (states.c.consecutive_misses > 0, literal("late")),
-        (states.c.running_run_id.is_not(None), literal("running")),
-        (states.c.last_run_at.is_(None), literal("never run")),
-        else_=literal("ok"),
-    )
+    return case(*((condition, literal(state)) for condition, state in
+                  _conditions(states, accounts, paused)), else_=literal("ok"))
 
 
-def rank_of(state: ColumnElement[str]) -> ColumnElement[int]:
-    return case(*((state == name, literal(i)) for i, name in enumerate(STATES)),
-                else_=literal(len(STATES)))
+def rank_of(states: Table, accounts: Table, paused: Silenced) -> ColumnElement[int]:
+    """The state's place in :data:`STATES` (worst first), decided by the same conditions
+    (a CASE of its own: sorting on a CASE over the state's text costs the database more than
+    the query's joins)."""
+    return case(*((condition, literal(STATES.index(state))) for condition, state in
+                  _conditions(states, accounts, paused)), else_=literal(STATES.index("ok")))
+
+
+def _conditions(states: Table, accounts: Table, paused: Silenced
+                ) -> list[tuple[ColumnElement[bool], JobStatus]]:
+    """Which state a job is in, the first condition that holds deciding."""
+    return [
+        (_paused(accounts, paused), "paused"),
+        (states.c.consecutive_failures > 0, "failing"),
+        (states.c.consecutive_misses > 0, "late"),
+        (states.c.running_run_id.is_not(None), "running"),
+        (states.c.last_run_at.is_(None), "never run"),
+    ]
 
 
 def _paused(accounts: Table, paused: Silenced) -> ColumnElement[bool]:
