@@ -47,6 +47,7 @@ bench: install system-packages
 	$(BIN)/python -m bench.evaluator
 	$(BIN)/python -m bench.end_to_end
 	$(BIN)/python -m bench.portal.pages
+	$(BIN)/python -m bench.portal.queries
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -26,7 +26,7 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session
 
 from services.evaluator.tables import Alert, JobState
-from services.portal.queries.states import STATES, silenced, state_of
+from services.portal.queries.states import STATES, rank_of, silenced
 from shared.config import PortalSettings
 from shared.db import Database, core_table
 from shared.events import utcnow
@@ -54,19 +54,19 @@ def read_state(session: Session, now: datetime, per_job: bool) -> BackupState:
     ):
         firing[(kind, reseller)] = int(count or 0)
     jobs, accounts, states = core_table(Job), core_table(Account), core_table(JobState)
-    state = state_of(states, accounts, silenced(session, now)).label("state")
+    rank = rank_of(states, accounts, silenced(session, now)).label("rank")
     counted: dict[tuple[str, str], int] = {}
     for name in session.execute(sql_select(resellers.c.name)).scalars():
         counted.update({(s, name): 0 for s in STATES})
-    for job_state, reseller, count in session.execute(
-        sql_select(state, resellers.c.name, func.count())
+    for job_rank, reseller, count in session.execute(
+        sql_select(rank, resellers.c.name, func.count())
         .select_from(jobs)
         .join(accounts, accounts.c.id == jobs.c.account_id)
         .join(resellers, resellers.c.id == accounts.c.reseller_id)
         .outerjoin(states, states.c.job_id == jobs.c.id)
-        .group_by(state, resellers.c.name)
+        .group_by(rank, resellers.c.name)
     ):
-        counted[(job_state, reseller)] = count
+        counted[(STATES[job_rank], reseller)] = count
     last: list[tuple[str, str, str, str, float]] = []
     if per_job:
         customers = core_table(Customer)

@@ -24,7 +24,6 @@ from services.portal.queries.states import (
     Silenced,
     rank_of,
     silenced,
-    state_of,
 )
 from shared.db import aware, core_table
 from shared.scopes import Scope
@@ -97,16 +96,16 @@ def overview(session: Session, scope: Scope, now: datetime,
     where = where or OverviewFilter()
     paused = silenced(session, now)
     counts: dict[str, int] = dict.fromkeys(STATES, 0)
-    for state, count in session.execute(_counts(scope, where, paused)):
-        counts[state] = count
+    for rank, count in session.execute(_counts(scope, where, paused)):
+        counts[STATES[rank]] = count
     chosen = [s for s in STATES if s in where.states] if where.states else list(STATES)
     total = sum(counts[s] for s in chosen)
     page = _jobs(scope, where, paused)
+    rank = page.selected_columns.rank
     if where.states:
-        page = page.where(page.selected_columns.state.in_(chosen))
-    page = page.order_by(
-        rank_of(_STATES, _ACCOUNTS, paused), _CUSTOMERS.c.name, _ACCOUNTS.c.name,
-        _JOBS.c.name, _JOBS.c.id).limit(where.limit).offset(where.offset)
+        page = page.where(rank.in_([STATES.index(s) for s in chosen]))
+    page = page.order_by(rank, _CUSTOMERS.c.name, _ACCOUNTS.c.name, _JOBS.c.name,
+                         _JOBS.c.id).limit(where.limit).offset(where.offset)
     rows = [_row(row) for row in session.execute(page).mappings()]
     if with_days and rows:
         cells = strips(session, [row.job_id for row in rows], strip_days(now))
@@ -125,15 +124,16 @@ def job_row(session: Session, scope: Scope, job_id: str, now: datetime) -> JobRo
 
 
 def _jobs(scope: Scope, where: OverviewFilter, paused: Silenced) -> Select:  # type: ignore[type-arg]
-    """Every job in scope matching ``where`` (but its states), with its names and state."""
-    state = state_of(_STATES, _ACCOUNTS, paused)
+    """Every job in scope matching ``where`` (but its states), with its names and state (as
+    its rank in :data:`STATES`: SQLite compares integers much faster than the states' text)."""
     statement = (
         sql_select(
             _JOBS.c.id.label("job_id"), _JOBS.c.name.label("job_name"),
             _ACCOUNTS.c.id.label("account_id"), _ACCOUNTS.c.name.label("account_name"),
             _CUSTOMERS.c.id.label("customer_id"), _CUSTOMERS.c.name.label("customer_name"),
             _RESELLERS.c.id.label("reseller_id"), _RESELLERS.c.name.label("reseller_name"),
-            state.label("state"), _STATES.c.last_status, _STATES.c.last_run_at,
+            rank_of(_STATES, _ACCOUNTS, paused).label("rank"), _STATES.c.last_status,
+            _STATES.c.last_run_at,
             _STATES.c.last_success_at, _STATES.c.next_due_at, _STATES.c.running_since,
             func.coalesce(_STATES.c.consecutive_failures, literal(0)).label(
                 "consecutive_failures"),
@@ -149,14 +149,15 @@ def _jobs(scope: Scope, where: OverviewFilter, paused: Silenced) -> Select:  # t
 
 
 def _counts(scope: Scope, where: OverviewFilter, paused: Silenced) -> Select:  # type: ignore[type-arg]
-    """Jobs per state; joins only what the filters need (customers' names for a text search)."""
-    state = state_of(_STATES, _ACCOUNTS, paused)
-    statement = (sql_select(state, func.count()).select_from(_JOBS)
+    """Jobs per state (its rank); joins only what the filters need (customers' names for a
+    text search)."""
+    rank = rank_of(_STATES, _ACCOUNTS, paused)
+    statement = (sql_select(rank, func.count()).select_from(_JOBS)
                  .join(_ACCOUNTS, _ACCOUNTS.c.id == _JOBS.c.account_id)
                  .outerjoin(_STATES, _STATES.c.job_id == _JOBS.c.id))
     if where.text.strip():
         statement = statement.join(_CUSTOMERS, _CUSTOMERS.c.id == _ACCOUNTS.c.customer_id)
-    return _filtered(statement, scope, where).group_by(state)
+    return _filtered(statement, scope, where).group_by(rank)
 
 
 def _filtered(statement: Select, scope: Scope, where: OverviewFilter) -> Select:  # type: ignore[type-arg]
@@ -175,6 +176,7 @@ def _filtered(statement: Select, scope: Scope, where: OverviewFilter) -> Select:
 
 def _row(row: object) -> JobRow:
     values = dict(row)  # type: ignore[call-overload]
+    values["state"] = STATES[values.pop("rank")]
     for name in ("last_run_at", "last_success_at", "next_due_at", "running_since"):
         if values[name] is not None:
             values[name] = aware(values[name])

@@ -45,22 +45,15 @@ def silenced(session: Session, now: datetime) -> Silenced:
     return Silenced(frozenset(resellers), frozenset(customers), frozenset(accounts))
 
 
-def state_of(states: Table, accounts: Table, paused: Silenced) -> ColumnElement[str]:
-    """The state of the job whose ``job_states`` row (outer-joined: maybe none) and account
-    are given.
+def rank_of(states: Table, accounts: Table, paused: Silenced) -> ColumnElement[int]:
+    """The state, as its place in :data:`STATES` (worst first), of the job whose
+    ``job_states`` row (outer-joined: maybe none) and account are given. Integers, not the
+    states' text: the database sorts and groups 5,000 of them several times faster.
 
     paused: an active silence covers it; failing: its last finished run failed (the evaluator's
     failure streak); late: a scheduled run was missed; running: a run started and has not
     finished; never run: no run reported; ok: otherwise.
     """
-    return case(*((condition, literal(state)) for condition, state in
-                  _conditions(states, accounts, paused)), else_=literal("ok"))
-
-
-def rank_of(states: Table, accounts: Table, paused: Silenced) -> ColumnElement[int]:
-    """The state's place in :data:`STATES` (worst first), decided by the same conditions
-    (a CASE of its own: sorting on a CASE over the state's text costs the database more than
-    the query's joins)."""
     return case(*((condition, literal(STATES.index(state))) for condition, state in
                   _conditions(states, accounts, paused)), else_=literal(STATES.index("ok")))
 
