@@ -30,7 +30,7 @@ def test_a_customer_user_sets_their_accounts_quota_threshold_and_a_jobs_toleranc
     with db.session() as session:
         values = evaluator.effective(session, acme.account.id, "nightly").values
         shown = {s.name: s for s in tuning.in_force(session, who.scope, acme.account.id,
-                                                    "nightly")}
+                                                    "nightly").values}
     assert values["quota_percent"] == (80.0, "account")
     assert values["failures_tolerance"] == (3, "job")
     assert (shown["failures_tolerance"].here, shown["quota_percent"].here) == ("3", None)

@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from services.evaluator import admin as evaluator
 from services.notifier import admin as notifier
 from services.portal.rights import Editor, Invalid, NotFound, Role
+from shared.config import DirectorySettings
 from shared.db import core_table
 from shared.scopes import Scope
 from shared.tenancy import Account, Customer, Job
@@ -127,16 +128,25 @@ class InForce:
     description: str
 
 
-def in_force(session: Session, scope: Scope, account_id: str,
-             job: str | None = None) -> list[InForce]:
-    """Every setting for an account (or job) in scope: the value that applies and its origin."""
+@dataclass(frozen=True)
+class SettingsInForce:
+    values: list[InForce]
+    directory_error: str | None  # why the directory's values are missing, when they are
+
+
+def in_force(session: Session, scope: Scope, account_id: str, job: str | None = None,
+             directory: DirectorySettings | None = None) -> SettingsInForce:
+    """Every setting for an account (or job) in scope: the value that applies and its origin.
+    With ``directory`` settings naming an LDAP server, the account's entry is read too (the
+    evaluator's own resolution: an account's threshold may come from the directory)."""
     target = account_target(session, scope, account_id, job)
-    found = evaluator.effective(session, account_id, job)
+    found = evaluator.effective(session, account_id, job, directory)
     here = {row.name: row.value for row in evaluator.thresholds(session)
             if row.scope == target.scope and row.scope_id == target.scope_id}
     described = {s.name: s.description for s in evaluator.defaults()}
-    return [InForce(name, value, source, here.get(name), described[name])
-            for name, (value, source) in found.values.items()]
+    return SettingsInForce(
+        [InForce(name, value, source, here.get(name), described[name])
+         for name, (value, source) in found.values.items()], found.directory_error)
 
 
 def repeat_interval(session: Session, scope: Scope, customer_id: str) -> float | None:

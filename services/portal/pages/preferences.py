@@ -41,6 +41,13 @@ def store_of(state: PortalState) -> AccountPreferences:
     return found
 
 
+def close_store(state: PortalState) -> None:
+    """Close the store's directory connections (when the portal stops)."""
+    found = state.extras.pop("preferences", None)
+    if isinstance(found, AccountPreferences):
+        found.close()
+
+
 @contextmanager
 def _answered() -> Iterator[None]:
     """The store's and the directory's refusals as the portal's errors."""

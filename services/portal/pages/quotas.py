@@ -20,7 +20,7 @@ from services.portal.queries.usage import account_usage
 from services.portal.rendering import page
 from services.portal.rights import RANK, Editor, Invalid
 from services.portal.sparklines import sparkline
-from services.portal.state import database
+from services.portal.state import database, portal
 from services.portal.users import Role, Viewer
 from shared.db import Database
 from shared.events import utcnow
@@ -59,7 +59,8 @@ async def account_settings(request: Request, account_id: str = Path(..., max_len
         points = account_usage(session, viewer.scope, today - timedelta(days=TREND_DAYS - 1),
                                today, account_id=account_id)
         return {"account": row, "jobs": jobs,
-                "settings": tuning.in_force(session, viewer.scope, account_id, job),
+                "settings": tuning.in_force(session, viewer.scope, account_id, job,
+                                            portal(request).settings),
                 "repeat": tuning.repeat_interval(session, viewer.scope, row.customer_id),
                 "points": points}
 
