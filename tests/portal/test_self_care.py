@@ -94,7 +94,7 @@ def portal_with_directory(db: Database, tmp_path: Path, server: Slapd,
             "ldap_cache_seconds": 0, "ldap_negative_cache_seconds": 0}
     if writable:
         ldap |= {"ldap_write_bind_dn": WRITER_DN, "ldap_write_bind_password": WRITER_PW}
-    return TestClient(portal_app(db, tmp_path, **ldap))
+    return TestClient(portal_app(db, tmp_path, None, **ldap))
 
 
 def test_the_preferences_page_writes_the_accounts_entry(slapd: Slapd, sqlite_db: Database,
