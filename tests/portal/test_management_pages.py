@@ -71,6 +71,9 @@ def test_a_threshold_edited_on_the_quotas_page_is_in_force(
     add_usage(sqlite_db, acme, utcnow().date(), 60, 100)
     customer_of(client, sqlite_db, three_tenants)
 
+    # The account's and the job's pages lead here.
+    assert f'href="/accounts/{acme.account.id}/settings"' in client.get(
+        f"/accounts/{acme.account.id}").text
     listing = client.get("/quotas")
     assert "fileserver" in listing.text and "mailserver" not in listing.text
     page = client.get(f"/accounts/{acme.account.id}/settings")
