@@ -10,20 +10,28 @@ key's user. Nothing here changes anything. The OpenAPI document is ``/api/v1/ope
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from services.portal import api_keys
 from services.portal.access import optional_viewer
 from services.portal.errors import LoginRequired, NotFound, PortalError
 from services.portal.queries import alert_log, quotas
-from services.portal.queries.alert_log import AlertFilters, AlertHistory, SentFilters
+from services.portal.queries.alert_log import (
+    AlertEntry,
+    AlertFilters,
+    AlertHistory,
+    SentEntry,
+    SentFilters,
+)
 from services.portal.queries.jobs import JobDetail, job_detail
-from services.portal.queries.overview import InvalidFilter, OverviewFilter, overview
+from services.portal.queries.overview import InvalidFilter, JobRow, OverviewFilter, overview
+from services.portal.queries.quotas import AccountRow
 from services.portal.queries.runs import InvalidCursor, RunPage, runs_of_job
 from services.portal.queries.usage import (
     CustomerUsagePoint,
@@ -41,6 +49,7 @@ from shared.events import utcnow
 PREFIX = "/api/v1"
 router = APIRouter(prefix=PREFIX, tags=["read API"])
 MAX_DAYS = 731
+T = TypeVar("T")
 
 
 class BadQuery(PortalError):
@@ -76,46 +85,50 @@ LIMIT = Query(50, ge=1, le=500)
 OFFSET = Query(0, ge=0)
 
 
-def _page(items: list[Any], total: int, offset: int, limit: int) -> dict[str, Any]:
-    return {"total": total, "offset": offset, "limit": limit, "items": items}
+class Listing(BaseModel, Generic[T]):
+    """A page of a listing: ``items`` from ``offset`` on, at most ``limit``, of ``total``."""
+
+    total: int
+    offset: int
+    limit: int
+    items: list[T]
+
+
+class JobListing(Listing[JobRow]):
+    counts: dict[str, int]  # jobs per state, over every filter but the state
 
 
 @router.get("/accounts", summary="Accounts in scope: storage, quota, quota threshold")
 async def list_accounts(q: str = Query("", max_length=200), limit: int = LIMIT,
                         offset: int = OFFSET, viewer: Viewer = VIEWER,
-                        db: Database = DB) -> dict[str, Any]:
+                        db: Database = DB) -> Listing[AccountRow]:
     found = await db.run(lambda s: quotas.accounts(s, viewer.scope, text=q.strip(), limit=limit,
                                                    offset=offset))
-    return _page([_account(a) for a in found.items], found.total, offset, limit)
-
-
-def _account(row: quotas.AccountRow) -> dict[str, Any]:
-    return {**row.__dict__, "percent_used": row.percent_used}
+    return Listing(total=found.total, offset=offset, limit=limit, items=found.items)
 
 
 @router.get("/accounts/{account_id}", summary="One account")
 async def get_account(account_id: str, viewer: Viewer = VIEWER,
-                      db: Database = DB) -> dict[str, Any]:
+                      db: Database = DB) -> AccountRow:
     found = await db.run(lambda s: quotas.account(s, viewer.scope, account_id))
     if found is None:
         raise NotFound()
-    return _account(found)
+    return found
 
 
 @router.get("/jobs", summary="Jobs in scope with their state, worst first")
 async def list_jobs(state: list[str] = Query([]), customer_id: str | None = None,
                     account_id: str | None = None, q: str = Query("", max_length=200),
                     limit: int = LIMIT, offset: int = OFFSET, viewer: Viewer = VIEWER,
-                    db: Database = DB) -> dict[str, Any]:
+                    db: Database = DB) -> JobListing:
     try:
         where = OverviewFilter(states=frozenset(state), customer_id=customer_id,
                                account_id=account_id, text=q, limit=limit, offset=offset)
     except InvalidFilter as exc:
         raise BadQuery(str(exc)) from exc
     found = await db.run(lambda s: overview(s, viewer.scope, utcnow(), where, with_days=False))
-    return {**_page([{k: v for k, v in row.__dict__.items() if k != "days"}
-                     for row in found.rows], found.total, offset, limit),
-            "counts": found.counts}
+    return JobListing(total=found.total, offset=offset, limit=limit, items=found.rows,
+                      counts=found.counts)
 
 
 @router.get("/jobs/{job_id}", summary="One job: schedule, next due, thresholds, open alerts")
@@ -145,11 +158,11 @@ async def list_alerts(state: str | None = Query(None, pattern="^(firing|resolved
                       kind: str | None = Query(None, max_length=32),
                       account_id: str | None = None, q: str = Query("", max_length=200),
                       limit: int = LIMIT, offset: int = OFFSET, viewer: Viewer = VIEWER,
-                      db: Database = DB) -> dict[str, Any]:
+                      db: Database = DB) -> Listing[AlertEntry]:
     filters = AlertFilters(state=state, kind=kind, account_id=account_id, text=q or None)
     found = await db.run(lambda s: alert_log.alerts(s, viewer.scope, filters, limit=limit,
                                                     offset=offset))
-    return _page(found.items, found.total, offset, limit)
+    return Listing(total=found.total, offset=offset, limit=limit, items=found.items)
 
 
 @router.get("/alerts/{fingerprint}", summary="One alert: transitions, notifications, attempts")
@@ -166,11 +179,11 @@ async def list_notifications(
         status: str | None = Query(None, pattern="^(pending|sent|dead)$"),
         channel: str | None = Query(None, pattern="^(email|webhook)$"),
         account_id: str | None = None, limit: int = LIMIT, offset: int = OFFSET,
-        viewer: Viewer = VIEWER, db: Database = DB) -> dict[str, Any]:
+        viewer: Viewer = VIEWER, db: Database = DB) -> Listing[SentEntry]:
     filters = SentFilters(status=status, channel=channel, account_id=account_id)
     found = await db.run(lambda s: alert_log.notifications_sent(s, viewer.scope, filters,
                                                                 limit=limit, offset=offset))
-    return _page(found.items, found.total, offset, limit)
+    return Listing(total=found.total, offset=offset, limit=limit, items=found.items)
 
 
 def _window(since: date | None, until: date | None) -> tuple[date, date]:

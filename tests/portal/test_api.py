@@ -64,6 +64,11 @@ def test_a_key_reads_its_users_tenants_only(client: TestClient, sqlite_db: Datab
         "ops@acme.example", "sent", 3)
     sent = client.get("/api/v1/notifications", headers=customer_key).json()
     assert sent["total"] == 1
+    own_job = jobs["items"][0]["job_id"]
+    detail = client.get(f"/api/v1/jobs/{own_job}", headers=customer_key).json()
+    assert detail["job"]["job_name"] == "nightly" and detail["thresholds"]
+    runs = client.get(f"/api/v1/jobs/{own_job}/runs", headers=customer_key).json()
+    assert (runs["total"], runs["items"]) == (0, [])
     monthly = client.get("/api/v1/usage/monthly", headers=customer_key).json()
     assert [m["account_name"] for m in monthly] == ["fileserver"]
 
@@ -118,3 +123,7 @@ def test_the_openapi_document_describes_the_api(client: TestClient) -> None:
             "/api/v1/usage/monthly"} <= paths
     assert not any(not p.startswith("/api/v1/") for p in paths)
     assert "apiKey" in document["components"]["securitySchemes"]
+    # Listings are typed: a script's client generator sees the rows' fields.
+    schemas = document["components"]["schemas"]
+    assert "percent_used" in schemas["AccountRow"]["properties"]
+    assert {"total", "items"} <= set(schemas["Listing_AlertEntry_"]["properties"])

@@ -34,14 +34,13 @@ class AccountRow:
     reseller: str
     bytes_used: int | None  # the latest report's
     quota_bytes: int | None  # the latest report's, else the account's
+    percent_used: float | None  # of the quota, when both are known
     quota_percent: float  # the threshold in force
-    quota_percent_from: str  # account, customer, reseller, directory or default
+    quota_percent_from: str  # account, customer, reseller or default (database values)
 
-    @property
-    def percent_used(self) -> float | None:
-        if self.bytes_used is None or not self.quota_bytes:
-            return None
-        return round(100.0 * self.bytes_used / self.quota_bytes, 1)
+
+def _percent(used: int | None, quota: int | None) -> float | None:
+    return None if used is None or not quota else round(100.0 * used / quota, 1)
 
 
 @dataclass(frozen=True)
@@ -89,12 +88,12 @@ def accounts(session: Session, scope: Scope, *, text: str = "", customer_id: str
     for row in rows.mappings():
         value, source = book.resolve("quota_percent", Tenant(
             reseller=row["reseller_id"], customer=row["customer_id"], account=row["id"]))
+        quota = row["quota_bytes"] if row["quota_bytes"] is not None else row["own_quota"]
         items.append(AccountRow(
             account_id=row["id"], account=row["name"], customer_id=row["customer_id"],
             customer=row["customer"], reseller_id=row["reseller_id"], reseller=row["reseller"],
-            bytes_used=row["bytes_used"],
-            quota_bytes=row["quota_bytes"] if row["quota_bytes"] is not None
-            else row["own_quota"],
+            bytes_used=row["bytes_used"], quota_bytes=quota,
+            percent_used=_percent(row["bytes_used"], quota),
             quota_percent=float(value), quota_percent_from=source))
     return AccountPage(items, int(total), offset, limit)
 
