@@ -56,6 +56,11 @@ class Editor:
         return cls(viewer.scope, viewer.read_only, viewer.email)
 
     @property
+    def actor(self) -> str:
+        """Who made a change, as audit lines name it."""
+        return f"portal:{self.who}"
+
+    @property
     def role(self) -> Role:
         return role_of(self.scope)
 

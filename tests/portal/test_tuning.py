@@ -3,6 +3,8 @@ notifier's facades: who may edit follows the role and the read-only flag."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from services.evaluator import admin as evaluator
@@ -17,12 +19,12 @@ from tests.support import make_account
 
 
 def test_a_customer_user_sets_their_accounts_quota_threshold_and_a_jobs_tolerance(
-        db: Database) -> None:
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
     acme = make_account(db, reseller="MSP", customer="Acme")
     with db.session() as session:
         get_or_create_job(session, acme.account.id, "nightly")
     who = editor(scope_of(acme))
-    with db.session() as session:
+    with db.session() as session, caplog.at_level(logging.INFO, logger="backstop.audit"):
         account = tuning.account_target(session, who.scope, acme.account.id)
         tuning.set_threshold(session, who, account, "quota_percent", "80")
         job = tuning.account_target(session, who.scope, acme.account.id, "nightly")
@@ -32,6 +34,9 @@ def test_a_customer_user_sets_their_accounts_quota_threshold_and_a_jobs_toleranc
         shown = {s.name: s for s in tuning.in_force(session, who.scope, acme.account.id,
                                                     "nightly").values}
     assert values["quota_percent"] == (80.0, "account")
+    [line, _] = [r for r in caplog.records if r.name == "backstop.audit"]
+    assert (line.getMessage(), line.actor, line.scope_id, line.setting, line.value) == (  # type: ignore[attr-defined]
+        "threshold set", "portal:tester@example.com", acme.account.id, "quota_percent", "80")
     assert values["failures_tolerance"] == (3, "job")
     assert (shown["failures_tolerance"].here, shown["quota_percent"].here) == ("3", None)
     with db.session() as session:

@@ -71,7 +71,7 @@ def add_webhook(session: Session, editor: Editor, *, reseller_id: str,
                                 targets=targets)
     except admin.ConfigError as exc:
         raise Invalid(str(exc)) from exc
-    log.info("webhook added", extra={"user": editor.who, "endpoint_id": new.endpoint.id,
+    log.info("webhook added", extra={"actor": editor.actor, "endpoint_id": new.endpoint.id,
                                      "reseller_id": reseller_id, "customer_id": customer_id})
     return new
 
@@ -83,7 +83,7 @@ def remove_webhook(session: Session, editor: Editor, endpoint_id: str) -> None:
         raise NotFound(f"no webhook endpoint {endpoint_id!r}")
     editor.require(_lowest(row.customer_id), row.reseller_id, row.customer_id)
     admin.remove_webhook(session, endpoint_id)
-    log.info("webhook removed", extra={"user": editor.who, "endpoint_id": endpoint_id})
+    log.info("webhook removed", extra={"actor": editor.actor, "endpoint_id": endpoint_id})
 
 
 def contacts(session: Session, scope: Scope) -> list[NotifySettings]:
@@ -108,7 +108,7 @@ def set_contacts(session: Session, editor: Editor, *, reseller_id: str,
         row = admin.set_contacts(session, reseller_id, customer_id, cleaned)
     except admin.ConfigError as exc:
         raise Invalid(str(exc)) from exc
-    log.info("contacts set", extra={"user": editor.who, "reseller_id": reseller_id,
+    log.info("contacts set", extra={"actor": editor.actor, "reseller_id": reseller_id,
                                     "customer_id": customer_id, "count": len(row.contacts)})
     return row
 
@@ -130,7 +130,7 @@ def set_brand(session: Session, editor: Editor, reseller_id: str, *, name: str,
                               logo_url=logo_url.strip(), footer=footer.strip())
     except admin.ConfigError as exc:
         raise Invalid(str(exc)) from exc
-    log.info("branding set", extra={"user": editor.who, "reseller_id": reseller_id})
+    log.info("branding set", extra={"actor": editor.actor, "reseller_id": reseller_id})
     return row
 
 

@@ -29,4 +29,4 @@ def change_preferences(session: Session, editor: Editor, store: AccountPreferenc
     """Apply ``change``; raises the store's ``PreferencesError``s (4xx) and directory errors."""
     account = account_in_scope(session, editor.scope, account_id)
     editor.require(Role.customer, account.reseller_id, account.customer_id)
-    return store.change(account_id, change, actor=f"portal:{editor.who}")
+    return store.change(account_id, change, actor=editor.actor)

@@ -46,7 +46,7 @@ def silence_alert(session: Session, editor: Editor, fingerprint: str, *, duratio
             starts_at=now, ends_at=now + duration, reason=reason.strip()[:500])
     except admin.ConfigError as exc:
         raise Invalid(str(exc)) from exc
-    log.info("silence added", extra={"user": editor.who, "silence_id": row.id,
+    log.info("silence added", extra={"actor": editor.actor, "silence_id": row.id,
                                      "reseller_id": row.reseller_id,
                                      "customer_id": row.customer_id,
                                      "account_id": row.account_id,
@@ -67,5 +67,5 @@ def end_silence(session: Session, editor: Editor, silence_id: str, now: datetime
     lowest = Role.reseller if customer_id is None else Role.customer
     editor.require(lowest, row.reseller_id, customer_id)
     ended = admin.end_silence(session, silence_id, now)
-    log.info("silence ended", extra={"user": editor.who, "silence_id": silence_id})
+    log.info("silence ended", extra={"actor": editor.actor, "silence_id": silence_id})
     return ended

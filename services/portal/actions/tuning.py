@@ -88,7 +88,7 @@ def set_threshold(session: Session, editor: Editor, target: Target, name: str,
         evaluator.set_threshold(session, target.scope, target.scope_id, name, value.strip())
     except evaluator.ConfigError as exc:
         raise Invalid(str(exc)) from exc
-    log.info("threshold set", extra={"user": editor.who, "scope": target.scope,
+    log.info("threshold set", extra={"actor": editor.actor, "scope": target.scope,
                                      "scope_id": target.scope_id, "setting": name,
                                      "value": value.strip()})
 
@@ -100,7 +100,7 @@ def unset_threshold(session: Session, editor: Editor, target: Target, name: str)
         evaluator.unset_threshold(session, target.scope, target.scope_id, name)
     except evaluator.ConfigError as exc:
         raise Invalid(str(exc)) from exc
-    log.info("threshold unset", extra={"user": editor.who, "scope": target.scope,
+    log.info("threshold unset", extra={"actor": editor.actor, "scope": target.scope,
                                        "scope_id": target.scope_id, "setting": name})
 
 
@@ -113,7 +113,7 @@ def set_repeat(session: Session, editor: Editor, customer_id: str,
     if seconds is not None and not 0 <= seconds <= MAX_REPEAT_SECONDS:
         raise Invalid(f"the reminder interval must be between 0 and {MAX_REPEAT_SECONDS} s")
     notifier.set_repeat(session, customer.reseller_id, customer.id, seconds)
-    log.info("reminder interval set", extra={"user": editor.who, "customer_id": customer.id,
+    log.info("reminder interval set", extra={"actor": editor.actor, "customer_id": customer.id,
                                              "seconds": seconds})
 
 
