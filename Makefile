@@ -46,8 +46,8 @@ bench: install system-packages
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.evaluator
 	$(BIN)/python -m bench.end_to_end
-	$(BIN)/python -m bench.portal.pages
 	$(BIN)/python -m bench.portal.queries
+	$(BIN)/python -m bench.portal.pages
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

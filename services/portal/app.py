@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.portal import api, live, login
@@ -123,6 +123,12 @@ def install_error_pages(app: FastAPI) -> None:
             for e in exc.errors()[:5])
         return await error_page(request, 400, "Bad request",
                                 f"The address or form is not valid ({problems}).")
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> Response:
+        # PostgreSQL refuses some values outright (NUL in text): the address was not valid.
+        return await error_page(request, 400, "Bad request",
+                                "The address holds characters that cannot be looked up.")
 
     @app.exception_handler(OperationalError)
     async def database_down(request: Request, exc: OperationalError) -> Response:

@@ -56,20 +56,27 @@ class Authenticator:
                              self.by_account.exhausted(account)) if w is not None]
         if waits:
             raise TooManyAttempts(max(waits))
-        viewer = await self._check(account, password)
+        viewer, local = await self._check(account, password)
         if viewer is None:
             self.by_address.failed(address)
             self.by_account.failed(account)
             raise LoginFailed()
-        await self._db.run(lambda s: users.logged_in(s, viewer.user_id, password))
+        # Only a portal password that matched may be re-hashed (never a directory password).
+        await self._db.run(
+            lambda s: users.logged_in(s, viewer.user_id, password if local else None))
         return viewer
 
-    async def _check(self, email: str, password: str) -> Viewer | None:
+    async def _check(self, email: str, password: str) -> tuple[Viewer | None, bool]:
+        """The viewer, and whether the portal's own password matched (else the directory)."""
         row = await self._db.run(lambda s: users.find(s, email))
         stored = row.password_hash if row is not None else None
         if await asyncio.to_thread(passwords.verify, stored, password):
             assert row is not None
-            return Viewer.of(row)
+            return Viewer.of(row), True
+        return await self._directory_check(row, email, password), False
+
+    async def _directory_check(self, row: PortalUser | None, email: str,
+                               password: str) -> Viewer | None:
         if self.directory is None:
             return None
         try:

@@ -51,6 +51,12 @@ def test_add_list_passwd_remove(cli_db: Database) -> None:
     assert prompted.exit_code == 0, prompted.output
     assert "another good password" not in prompted.stdout
 
+    ldap = runner.invoke(app, ["users", "add", "dir@msp.example", "--role", "operator", "--ldap"])
+    assert ldap.exit_code == 0, ldap.output
+    in_directory = stored(cli_db, "dir@msp.example")
+    assert in_directory is not None and in_directory.password_hash is None
+    assert runner.invoke(app, ["users", "remove", "dir@msp.example"]).exit_code == 0
+
     listed = runner.invoke(app, ["users", "list"])
     lines = listed.stdout.splitlines()
     assert lines[0].split()[:3] == ["EMAIL", "ROLE", "RESELLER_ID"]

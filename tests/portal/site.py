@@ -124,12 +124,12 @@ def seed_job(db: Database, issued: IssuedAccount, name: str, *, failures: int = 
 
 def seed_alert(db: Database, issued: IssuedAccount, job: str | None, *,
                summary: str = "Backup job nightly failed: disk full",
-               kind: str = "failed_run") -> Alert:
+               kind: str = "failed_run", details: dict[str, object] | None = None) -> Alert:
     with db.session() as session:
         alert = Alert(fingerprint=uuid.uuid4().hex, kind=kind, reseller_id=issued.reseller.id,
                       customer_id=issued.customer.id, account_id=issued.account.id, job=job,
                       severity="error", state="firing", sequence=1, summary=summary,
-                      details={"message": "disk full"})
+                      details=details if details is not None else {"message": "disk full"})
         session.add(alert)
         session.flush()
         session.add(AlertTransition(alert_id=alert.id, sequence=1, state="firing",

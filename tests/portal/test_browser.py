@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from services.notifier.tables import Notification
 from services.portal.users import Role
 from shared.bus import Bus
 from shared.db import Database
@@ -43,8 +44,18 @@ def landscape(db: Database, t: Tenants) -> dict[str, str]:
     for name in ("Contoso", "Fabrikam"):
         issued = make_account(db, reseller="Reseller One", customer=name, name="server")
         seed_job(db, issued, "nightly", runs=30)
-    alert = seed_alert(db, t.acme, "nightly-files",
-                       summary="Backup job nightly-files failed: Repository is locked")
+    alert = seed_alert(
+        db, t.acme, "nightly-files",
+        summary="Backup job nightly-files failed: Repository is locked",
+        details={"message": "borg: Repository /srv/borg is locked",
+                 "log_tail": "Creating archive at /srv/borg::host-2026-11-30\n"
+                             "Failed to create/acquire the lock /srv/borg/lock.exclusive\n"
+                             "terminating with error status, rc 2"})
+    with db.session() as session:
+        session.add(Notification(
+            key=f"{alert.fingerprint}:1:email:it@acme.example", fingerprint=alert.fingerprint,
+            sequence=1, account_id=t.acme.account.id, channel="email",
+            target="it@acme.example", status="sent", attempts=1, sent_at=utcnow()))
     ids["alert"] = alert.fingerprint  # what e-mails link to; the job page links the id
     add_user(db, "consultant@msp.example", Role.operator)
     return ids
@@ -115,9 +126,10 @@ async def test_a_consultant_finds_the_failing_job_and_sees_new_alerts_live(
         severity="error", sequence=1, job="mail-archive",
         summary="Backup job mail-archive failed: quota exceeded", first_seen=utcnow(),
         last_changed=utcnow())
+    live = page.locator("#live")
+    await expect(live).to_have_class(re.compile(r"\blive-empty\b"))  # nothing new yet
     sent = time.monotonic()
     await bus.publish(event)
-    live = page.locator("#live")
     await expect(live.get_by_role("link", name="Backup job mail-archive failed: quota "
                                                 "exceeded")).to_be_visible(timeout=1000)
     assert time.monotonic() - sent < 1.0

@@ -18,7 +18,7 @@
     item.className = "live-" + alert.state;
     list.insertBefore(item, list.firstChild);
     while (list.children.length > 10) { list.removeChild(list.lastChild); }
-    section.hidden = false;
+    section.classList.remove("live-empty");
     // Rows showing this job (overview, job page) take the new state until the next reload.
     if (alert.job) {
       var selector = '[data-account="' + CSS.escape(alert.account_id) + '"][data-job="' +
