@@ -164,3 +164,16 @@ def test_a_job_name_with_markup_is_shown_escaped(client: TestClient, sqlite_db: 
     page = client.get("/alerts")
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+@pytest.mark.parametrize("hours", ["nan", "inf", "0", "-1", "10000"])
+def test_a_silence_of_no_sensible_length_is_refused(hours: str, staff: TestClient,
+                                                   sqlite_db: Database,
+                                                   three_tenants: Tenants) -> None:
+    ids = _ids(sqlite_db, three_tenants.acme)
+    page = staff.get("/alerts")
+    before = snapshot(sqlite_db)
+    answer = staff.post(f"/alerts/{ids['fingerprint']}/silence",
+                        data={"hours": hours, "csrf_token": csrf_token(page.text)})
+    assert answer.status_code == 422
+    assert snapshot(sqlite_db) == before

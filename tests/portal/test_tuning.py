@@ -63,6 +63,10 @@ def test_refusals(db: Database) -> None:
                                  "eighty")
         with pytest.raises(Invalid):
             tuning.set_threshold(session, editor(scope_of(acme)), target, "no_such", "1")
+        for not_a_number in ("nan", "inf", "-1"):
+            with pytest.raises(Invalid):
+                tuning.set_threshold(session, editor(scope_of(acme)), target,
+                                     "never_used_days", not_a_number)
         customer = tuning.customer_target(session, scope_of(acme), acme.customer.id)
         with pytest.raises(Forbidden):  # a customer's own level is the reseller's to set
             tuning.set_threshold(session, editor(scope_of(acme)), customer, "quota_percent",

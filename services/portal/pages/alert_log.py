@@ -80,7 +80,7 @@ async def silence(
 ) -> Response:
     if level not in silencing.LEVELS:
         raise Invalid("Silence the alert's account or its customer.")
-    if hours <= 0 or hours > silencing.MAX_SILENCE.total_seconds() / 3600:
+    if not 0 < hours <= silencing.MAX_SILENCE.total_seconds() / 3600:  # NaN: refused too
         raise Invalid(f"A silence lasts more than 0 and at most {silencing.MAX_SILENCE.days} "
                       "days.")
     await db.run(lambda s: silencing.silence_alert(
