@@ -188,7 +188,10 @@ async def list_notifications(
 
 def _window(since: date | None, until: date | None) -> tuple[date, date]:
     until = until or utcnow().date()
-    since = since or until - timedelta(days=29)
+    try:
+        since = since or until - timedelta(days=29)
+    except OverflowError as exc:
+        raise BadQuery("until is too early") from exc
     if since > until or (until - since).days >= MAX_DAYS:
         raise BadQuery(f"since must not be after until, and at most {MAX_DAYS} days apart")
     return since, until

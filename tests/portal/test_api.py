@@ -113,6 +113,10 @@ def test_bad_queries_answer_400_or_422_never_500(client: TestClient,
                       headers=customer_key).status_code == 400
     assert client.get("/api/v1/alerts?limit=100000", headers=customer_key).status_code in (
         400, 422)
+    assert client.get("/api/v1/usage/accounts?until=0001-01-01",
+                      headers=customer_key).status_code == 400
+    assert client.get("/api/v1/jobs/x/runs?before=garbage",
+                      headers=customer_key).status_code in (400, 404)
 
 
 def test_the_openapi_document_describes_the_api(client: TestClient) -> None:

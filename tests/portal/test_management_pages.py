@@ -135,6 +135,8 @@ def test_usage_page_and_csv_show_own_accounts(client: TestClient, sqlite_db: Dat
     rows = list(csv.reader(io.StringIO(export.text)))
     assert [r[2] for r in rows[1:]] == ["fileserver"]
     assert client.get("/usage?from=2026-13").status_code == 422
+    assert client.get("/usage?from=2026-12&to=2026-11").status_code == 422
+    assert client.get("/usage.csv?from=9999-12&to=9999-12").status_code == 200
 
 
 def test_settings_pages_for_a_customer_and_reseller_staff(

@@ -4,7 +4,8 @@ account an MSP bills from; ``/usage.csv`` the same table as CSV. Scoped in the q
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from calendar import monthrange
+from datetime import date
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -42,8 +43,7 @@ def months(first: str | None, last: str | None, today: date) -> tuple[date, date
         raise Invalid("The first month comes after the last.")
     if (end.year - start.year) * 12 + end.month - start.month >= MAX_MONTHS:
         raise Invalid(f"Ask for at most {MAX_MONTHS} months at once.")
-    following = (end.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return start, following - timedelta(days=1)
+    return start, end.replace(day=monthrange(end.year, end.month)[1])
 
 
 @router.get("/usage", response_class=HTMLResponse)
