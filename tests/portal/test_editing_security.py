@@ -57,6 +57,8 @@ FORMS = [
          lambda a: {"name": "grace_seconds"}),
     Form("reminder interval", lambda a, ids: f"/accounts/{a.account.id}/repeat",
          lambda a: {"hours": "1"}),
+    Form("quota", lambda a, ids: f"/accounts/{a.account.id}/quota",
+         lambda a: {"gigabytes": "500"}),
     Form("webhook add", lambda a, ids: "/settings/webhooks",
          lambda a: {"reseller_id": a.reseller.id, "customer_id": a.customer.id,
                     "url": "https://evil.example/hook", "format": "alertmanager"}),
@@ -82,7 +84,7 @@ def snapshot(db: Database) -> tuple[object, ...]:
                 rows(Silence, "id", "ends_at"), rows(WebhookEndpoint, "id", "enabled"),
                 rows(NotifySettings, "customer_id", "repeat_interval_seconds"),
                 [r.contacts for r in session.exec(select(NotifySettings)).all()],
-                rows(BrandRow, "reseller_id", "name"), rows(Account, "id"),
+                rows(BrandRow, "reseller_id", "name"), rows(Account, "id", "quota_bytes"),
                 [a.contacts for a in session.exec(select(Account)).all()])
 
 

@@ -96,11 +96,12 @@ def test_a_threshold_edited_on_the_quotas_page_is_in_force(
                       data={"name": "quota_percent", "value": "lots",
                             "csrf_token": csrf_token(page.text)})
     assert bad.status_code == 422 and "quota_percent" in bad.text
-    # The reminder interval is the reseller's to set: no form, and refused if posted.
-    assert 'action="/accounts/' + acme.account.id + '/repeat"' not in page.text
-    refused = client.post(f"/accounts/{acme.account.id}/repeat",
-                          data={"hours": "1", "csrf_token": csrf_token(page.text)})
-    assert refused.status_code == 403
+    # The reminder interval and the quota are the reseller's to set: no form, refused if posted.
+    for form, data in (("repeat", {"hours": "1"}), ("quota", {"gigabytes": "9000"})):
+        assert 'action="/accounts/' + acme.account.id + f'/{form}"' not in page.text
+        refused = client.post(f"/accounts/{acme.account.id}/{form}",
+                              data={**data, "csrf_token": csrf_token(page.text)})
+        assert refused.status_code == 403
 
 
 def test_reseller_staff_set_the_reminder_interval(client: TestClient, sqlite_db: Database,
@@ -117,6 +118,23 @@ def test_reseller_staff_set_the_reminder_interval(client: TestClient, sqlite_db:
         rows = session.exec(select(NotifySettings)).all()
     assert [(r.customer_id, r.repeat_interval_seconds) for r in rows] == [
         (acme.customer.id, 7200.0)]
+    # And the account's quota, in GB.
+    answer = client.post(f"/accounts/{acme.account.id}/quota",
+                         data={"gigabytes": "1.5", "csrf_token": csrf_token(page.text)},
+                         follow_redirects=False)
+    assert answer.status_code == 303
+    assert 'value="1.5"' in client.get(f"/accounts/{acme.account.id}/settings").text
+    for bad in ("nan", "-1", "lots"):
+        assert client.post(f"/accounts/{acme.account.id}/quota", data={
+            "gigabytes": bad, "csrf_token": csrf_token(page.text)}).status_code == 422
+    with sqlite_db.session() as session:
+        account = session.get(Account, acme.account.id)
+        assert account is not None and account.quota_bytes == 1_500_000_000
+    client.post(f"/accounts/{acme.account.id}/quota",
+                data={"gigabytes": "", "csrf_token": csrf_token(page.text)})
+    with sqlite_db.session() as session:
+        account = session.get(Account, acme.account.id)
+        assert account is not None and account.quota_bytes is None
 
 
 def test_usage_page_and_csv_show_own_accounts(client: TestClient, sqlite_db: Database,

@@ -5,7 +5,8 @@ job through the evaluator's admin facade; the reminder interval ("alert frequenc
 notifier's per-customer setting, through its facade. Who may change what:
 
 * a job's or an account's settings: customer users of that customer, reseller staff, operators;
-* a customer's settings and its reminder interval: reseller staff and operators;
+* a customer's settings and its reminder interval, an account's quota: reseller staff and
+  operators;
 * read-only users: nothing.
 """
 
@@ -19,6 +20,7 @@ from sqlmodel import Session, select
 from services.evaluator import admin as evaluator
 from services.notifier import admin as notifier
 from services.portal.rights import Editor, Invalid, NotFound, Role
+from shared import tenancy
 from shared.config import DirectorySettings
 from shared.db import core_table
 from shared.scopes import Scope
@@ -115,6 +117,21 @@ def set_repeat(session: Session, editor: Editor, customer_id: str,
     notifier.set_repeat(session, customer.reseller_id, customer.id, seconds)
     log.info("reminder interval set", extra={"actor": editor.actor, "customer_id": customer.id,
                                              "seconds": seconds})
+
+
+def set_quota(session: Session, editor: Editor, account_id: str,
+              quota_bytes: int | None) -> None:
+    """An account's storage quota: what the reseller sells, so reseller staff and operators set
+    it. It applies to usage reports that name no quota of their own (ingest reads it within
+    ``BACKSTOP_INGEST_TOKEN_CACHE_SECONDS``)."""
+    account = account_in_scope(session, editor.scope, account_id)
+    editor.require(Role.reseller, account.reseller_id, account.customer_id)
+    try:
+        tenancy.set_quota(session, account.id, quota_bytes)
+    except tenancy.TenancyError as exc:
+        raise Invalid(str(exc)) from exc
+    log.info("quota set", extra={"actor": editor.actor, "account_id": account.id,
+                                 "quota_bytes": quota_bytes})
 
 
 @dataclass(frozen=True)

@@ -133,3 +133,19 @@ async def set_repeat(account_id: str = Path(..., max_length=32),
 
     await db.run(work)
     return _back(account_id, None, "saved")
+
+
+@router.post("/accounts/{account_id}/quota")
+async def set_quota(account_id: str = Path(..., max_length=32),
+                    gigabytes: str = Form("", max_length=30), viewer: Viewer = Depends(editor),
+                    db: Database = Depends(database)) -> Response:
+    """The account's quota in GB (10^9 bytes, as storage is sold; empty: none)."""
+    try:
+        amount = float(gigabytes) if gigabytes.strip() else None
+    except ValueError as exc:
+        raise Invalid("The quota is a number of gigabytes, e.g. 500.") from exc
+    if amount is not None and not 0 < amount < 1e12:  # NaN and inf refused too
+        raise Invalid("The quota is a positive number of gigabytes.")
+    quota = None if amount is None else round(amount * 10**9)
+    await db.run(lambda s: tuning.set_quota(s, Editor.of(viewer), account_id, quota))
+    return _back(account_id, None, "saved")

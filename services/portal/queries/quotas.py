@@ -34,6 +34,7 @@ class AccountRow:
     reseller: str
     bytes_used: int | None  # the latest report's
     quota_bytes: int | None  # the latest report's, else the account's
+    own_quota_bytes: int | None  # the account's own (set on the account, not by its client)
     percent_used: float | None  # of the quota, when both are known
     quota_percent: float  # the threshold in force
     quota_percent_from: str  # account, customer, reseller or default (database values)
@@ -92,7 +93,7 @@ def accounts(session: Session, scope: Scope, *, text: str = "", customer_id: str
         items.append(AccountRow(
             account_id=row["id"], account=row["name"], customer_id=row["customer_id"],
             customer=row["customer"], reseller_id=row["reseller_id"], reseller=row["reseller"],
-            bytes_used=row["bytes_used"], quota_bytes=quota,
+            bytes_used=row["bytes_used"], quota_bytes=quota, own_quota_bytes=row["own_quota"],
             percent_used=_percent(row["bytes_used"], quota),
             quota_percent=float(value), quota_percent_from=source))
     return AccountPage(items, int(total), offset, limit)
