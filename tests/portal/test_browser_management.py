@@ -83,7 +83,7 @@ async def test_a_reseller_silences_an_alert_and_edits_a_threshold(
     await expect(page.get_by_role("img", name="Storage of fileserver")).to_be_visible()
     await page.get_by_label("Setting").select_option("quota_percent")
     await page.get_by_label("Value for this account").fill("75")
-    await page.get_by_role("button", name="Save").first.click()
+    await page.get_by_role("button", name="Save", exact=True).first.click()
     await expect(page.get_by_role("status")).to_contain_text("Saved")
     quota_row = page.locator("tr").filter(has=page.get_by_role("rowheader",
                                                                 name="quota_percent"))
@@ -98,7 +98,7 @@ async def test_a_reseller_silences_an_alert_and_edits_a_threshold(
     await page.get_by_role("button", name="Show").click()
     await page.get_by_label("Setting").select_option("failures_tolerance")
     await page.get_by_label("Value for job nightly-files").fill("3")
-    await page.get_by_role("button", name="Save").first.click()
+    await page.get_by_role("button", name="Save", exact=True).first.click()
     await expect(page.get_by_role("status")).to_contain_text("Saved")
     with sqlite_db.session() as session:
         assert evaluator.effective(session, acme.account.id, "nightly-files").values[
