@@ -19,12 +19,14 @@
     list.insertBefore(item, list.firstChild);
     while (list.children.length > 10) { list.removeChild(list.lastChild); }
     section.classList.remove("live-empty");
-    // Rows showing this job (overview, job page) take the new state until the next reload.
-    if (alert.job) {
+    // Rows showing this job (overview, job page) take the state the alert implies until the
+    // next reload: a failed run makes it failing, a missed one late; their end makes it ok.
+    var implied = { failed_run: "failing", missed_run: "late" }[alert.kind];
+    if (alert.job && implied) {
       var selector = '[data-account="' + CSS.escape(alert.account_id) + '"][data-job="' +
         CSS.escape(alert.job) + '"] .state';
       document.querySelectorAll(selector).forEach(function (cell) {
-        var state = alert.state === "firing" ? "failing" : "ok";
+        var state = alert.state === "firing" ? implied : "ok";
         cell.textContent = state;
         cell.className = "state state-" + state;
       });
