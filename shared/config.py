@@ -259,7 +259,7 @@ class NotifierSettings(DirectorySettings):
         return self.outbox_dir or self.data_dir / "outbox"
 
 
-class PortalSettings(BaseServiceSettings):
+class PortalSettings(DirectorySettings):
     # --- the portal web app (services/portal) ---------------------------------------------
     portal_host: str = Field("0.0.0.0", description="Address the portal (web pages) listens on.")
     portal_port: int = Field(8081, description="Port of the portal's web pages (0: no portal).")

@@ -14,7 +14,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.credentials import digest, new_ping_key, new_token
 from shared.db import UtcDateTime
-from shared.events import Tenant, utcnow
+from shared.events import MAX_INT64, Tenant, utcnow
 from shared.text import BREAKING
 from shared.ttlcache import TtlCache
 
@@ -179,6 +179,19 @@ def create_account(
     return IssuedAccount(
         account=account, reseller=res, customer=cust, token=token, ping_key=ping_key
     )
+
+
+def set_quota(session: Session, account_id: str, quota_bytes: int | None) -> Account:
+    """The account's storage quota (None: none). Usage reports that name no quota of their own
+    are measured against it from the next report on."""
+    if quota_bytes is not None and not 0 < quota_bytes <= MAX_INT64:
+        raise TenancyError("a quota is a positive number of bytes")
+    account = session.get(Account, account_id)
+    if account is None:
+        raise AccountNotFound(account_id)
+    account.quota_bytes = quota_bytes
+    session.add(account)
+    return account
 
 
 def issue_token(session: Session, account_id: str) -> str:

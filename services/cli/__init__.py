@@ -6,6 +6,7 @@ import typer
 
 from services.cli import (
     accounts,
+    api_keys,
     branding,
     database,
     executor,
@@ -44,6 +45,7 @@ app.add_typer(branding.app, name="branding")
 app.add_typer(thresholds.app, name="thresholds")
 app.add_typer(secret_keys.app, name="secrets")
 app.add_typer(users.app, name="users")
+users.app.add_typer(api_keys.app, name="api-key")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(runs.app, name="runs")
 app.add_typer(plans.app, name="plans")

@@ -13,7 +13,6 @@ from services.cli.common import (
     JSON_OBJECT,
     choice,
     database,
-    fail,
     parse_duration,
     parse_since,
     refusing,
@@ -208,12 +207,12 @@ def silence_add(
 ) -> None:
     """Silence a reseller, customer or account for a while."""
     now = utcnow()
-    with refusing(admin.ConfigError, ValueError), database().session() as session:
+    with refusing(admin.ConfigError), database().session() as session:
         reseller_id, customer_id = admin.scope(session, reseller, customer)
-        row = silences.add(session, reseller_id=reseller_id, customer_id=customer_id,
-                           account_id=account, starts_at=now,
-                           ends_at=now + timedelta(seconds=parse_duration(duration)),
-                           reason=reason)
+        row = admin.add_silence(session, reseller_id=reseller_id, customer_id=customer_id,
+                                account_id=account, starts_at=now,
+                                ends_at=now + timedelta(seconds=parse_duration(duration)),
+                                reason=reason)
     typer.echo(f"silence {row.id} until {row.ends_at.isoformat()}")
 
 
@@ -236,12 +235,6 @@ def silence_list(
 @silence_app.command("remove")
 def silence_remove(silence_id: str = typer.Argument(..., help="Silence id.")) -> None:
     """End a silence now."""
-    from services.notifier.tables import Silence
-
-    with database().session() as session:
-        row = session.get(Silence, silence_id)
-        if row is None:
-            raise fail(f"no silence {silence_id!r}")
-        row.ends_at = utcnow()
-        session.add(row)
+    with refusing(admin.ConfigError), database().session() as session:
+        admin.end_silence(session, silence_id, utcnow())
     typer.echo(f"ended {silence_id}")

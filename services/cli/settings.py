@@ -20,7 +20,7 @@ from shared.config import (
 SERVICES: dict[str, type[BaseSettings]] = {
     "all": BaseServiceSettings,
     "ingest": IngestSettings,
-    "evaluator, notifier": DirectorySettings,
+    "evaluator, notifier, portal": DirectorySettings,
     "evaluator": EvaluatorSettings,
     "notifier": NotifierSettings,
     "portal": PortalSettings,

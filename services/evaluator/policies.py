@@ -58,8 +58,8 @@ def _percent(raw: str) -> float:
 
 def _days(raw: str) -> float:
     value = float(raw)
-    if value <= 0:
-        raise ValueError("must be positive")
+    if not 0 < value < float("inf"):  # NaN compares false: refused too
+        raise ValueError("must be a positive number")
     return value
 
 

@@ -18,6 +18,7 @@ from services.notifier.channels.formats import FORMATS
 from services.notifier.channels.headers import address
 from services.notifier.channels.signing import WeakSecret, check_secret, new_secret
 from services.notifier.channels.targets import TargetPolicy, TargetRefused, check_url
+from services.notifier.policy import silences
 from services.notifier.tables import (
     AlertNotifyState,
     BrandRow,
@@ -25,6 +26,7 @@ from services.notifier.tables import (
     Notification,
     NotifySettings,
     NotifyTransition,
+    Silence,
     WebhookEndpoint,
 )
 from shared.db import core_table
@@ -140,9 +142,21 @@ def check_addresses(emails: list[str]) -> None:
             raise ConfigError(str(exc)) from exc
 
 
+# The longest value each branding field's column holds.
+BRAND_FIELDS = {"name": 200, "logo_url": 2000, "sender": 300, "footer": 2000}
+
+
 def set_brand(session: Session, reseller: str, **values: str | None) -> BrandRow:
+    for name, value in values.items():
+        if name not in BRAND_FIELDS:
+            raise ConfigError(f"no branding field {name!r}")
+        if value and len(value) > BRAND_FIELDS[name]:
+            raise ConfigError(f"{name} is longer than {BRAND_FIELDS[name]} characters")
     if values.get("sender"):
         check_addresses([values["sender"] or ""])
+    logo = values.get("logo_url")
+    if logo and not logo.lower().startswith(("https://", "http://")):
+        raise ConfigError("logo_url must be an http or https URL")
     res = find_reseller(session, reseller)
     row = session.get(BrandRow, res.id) or BrandRow(reseller_id=res.id)
     for name, value in values.items():
@@ -311,3 +325,25 @@ def attempts(session: Session, notification_id: int) -> list[DeliveryAttempt]:
                              .order_by(col(DeliveryAttempt.id))).all())
 
 
+
+
+def add_silence(session: Session, *, reseller_id: str, customer_id: str | None,
+                account_id: str | None, starts_at: datetime, ends_at: datetime,
+                reason: str = "") -> Silence:
+    """A maintenance window for a reseller, or narrowed to a customer and an account."""
+    try:
+        return silences.add(session, reseller_id=reseller_id, customer_id=customer_id,
+                            account_id=account_id, starts_at=starts_at, ends_at=ends_at,
+                            reason=reason)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def end_silence(session: Session, silence_id: str, at: datetime) -> Silence:
+    """End a silence now (kept, with its end, for the record)."""
+    row = session.get(Silence, silence_id)
+    if row is None:
+        raise ConfigError(f"no silence {silence_id!r}")
+    row.ends_at = min(row.ends_at, at)
+    session.add(row)
+    return row

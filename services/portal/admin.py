@@ -1,4 +1,5 @@
-"""What operators configure in the portal from the command line: its users and its colours.
+"""What operators configure in the portal from the command line: its users, their API keys and
+its colours.
 The CLI reaches the portal only through here (tests/cli/test_layout.py)."""
 
 from __future__ import annotations
@@ -7,10 +8,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services.portal import branding, users
+from services.portal import api_keys, branding, users
 from services.portal.branding import BrandError
 from services.portal.passwords import WeakPassword
-from services.portal.tables import PortalUser
+from services.portal.tables import PortalApiKey, PortalUser
 from services.portal.users import Role, UserError
 from shared.tenancy import Reseller
 
@@ -72,3 +73,31 @@ def set_colour(session: Session, reseller: str, colour: str | None) -> None:
 def colour_of(session: Session, reseller_id: str) -> str | None:
     found = session.get(Reseller, reseller_id)
     return branding.load(session, found.id).colour if found is not None else None
+
+
+def create_api_key(session: Session, email: str, name: str) -> dict[str, Any]:
+    """A new API key for the user; the returned ``key`` is shown this once."""
+    try:
+        issued = api_keys.create(session, email, name)
+    except api_keys.ApiKeyError as exc:
+        raise ConfigError(str(exc)) from exc
+    return {**_key_row(issued.key, email.strip().lower()), "key": issued.secret}
+
+
+def list_api_keys(session: Session, email: str | None,
+                  include_revoked: bool) -> list[dict[str, Any]]:
+    return [_key_row(key, address)
+            for key, address in api_keys.listing(session, email, include_revoked)]
+
+
+def revoke_api_key(session: Session, key_id: str) -> None:
+    try:
+        api_keys.revoke(session, key_id)
+    except api_keys.ApiKeyError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _key_row(key: PortalApiKey, email: str) -> dict[str, Any]:
+    return {"id": key.id, "user": email, "name": key.name, "hint": key.hint + "…",
+            "created_at": key.created_at, "last_used_at": key.last_used_at,
+            "revoked_at": key.revoked_at}

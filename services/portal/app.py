@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import live, login
+from services.portal import api, live, login
 from services.portal.access import optional_viewer
 from services.portal.branding import Branding
 from services.portal.csrf import CsrfCookie, CsrfTokens, csrf_guard
@@ -27,7 +27,8 @@ from services.portal.errors import LoginRequired, NotFound, PortalError, Unavail
 from services.portal.headers import SecurityHeaders
 from services.portal.live import AlertFeed
 from services.portal.login import Authenticator, login_url
-from services.portal.pages import alerts, job, overview
+from services.portal.pages import alert_log, alerts, job, overview, preferences, quotas, settings
+from services.portal.pages import usage as usage_page
 from services.portal.rendering import page
 from services.portal.sessions import Sessions, signing_key
 from services.portal.state import PortalState
@@ -40,8 +41,9 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 # Every page's router, in the order their paths are matched.
-ROUTERS: list[APIRouter] = [login.router, overview.router, job.router, alerts.router,
-                            live.router]
+ROUTERS: list[APIRouter] = [login.router, overview.router, job.router, alert_log.router,
+                            alerts.router, quotas.router, preferences.router, usage_page.router,
+                            settings.router, live.router]
 
 _TITLES = {400: "Bad request", 401: "Login needed", 403: "Not allowed", 404: "Not found",
            405: "Not allowed", 413: "Too large", 422: "Bad request"}
@@ -66,6 +68,7 @@ def create_app(settings: PortalSettings, db: Database, bus: Bus | None) -> FastA
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in ROUTERS:
         app.include_router(router)
+    api.install(app)
     install_error_pages(app)
     return app
 

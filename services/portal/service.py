@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from services.portal.app import create_app
 from services.portal.backup_state import register_backup_state
 from services.portal.history.service import run_projection
+from services.portal.pages import preferences
 from services.portal.state import PortalState
 from shared.config import PortalSettings
 from shared.runtime import Runtime
@@ -39,3 +40,5 @@ async def run(settings: PortalSettings, runtime: Runtime) -> None:
         await asyncio.gather(*tasks)
     finally:
         REGISTRY.unregister(collector)
+        if settings.portal_port:
+            preferences.close_store(state)

@@ -41,3 +41,19 @@ class PortalBrand(SQLModel, table=True):
     reseller_id: str = Field(primary_key=True, max_length=32)
     # #rrggbb: the header's colour (text on it is white; see branding.readable).
     colour: str | None = Field(default=None, max_length=7)
+
+
+class PortalApiKey(SQLModel, table=True):
+    """A script's key to the JSON API, acting as its user (services/portal/api_keys.py)."""
+
+    __tablename__ = "portal_api_keys"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="portal_users.id", index=True, max_length=32)
+    name: str = Field(max_length=100)
+    key_hash: str = Field(unique=True, max_length=64)
+    # The key's first characters, so a person can tell their keys apart.
+    hint: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

@@ -29,7 +29,7 @@ from services.notifier.tables import (
     Notification,
     NotifyTransition,
 )
-from services.portal import users
+from services.portal import api_keys, users
 from services.portal.history.projection import apply_ingest
 from services.portal.users import Role
 from shared.db import Database
@@ -134,6 +134,7 @@ def data(db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Data:
             history.queue(session, f"execution{n}", "nightly", utcnow() - timedelta(hours=n))
         for n in range(3):
             users.add(session, f"op{n}@example.com", Role.operator, None)
+            api_keys.create(session, f"op{n}@example.com", f"grafana{n}")
     notification = seed_notifications(db, accounts[0], issued[0].customer.id,
                                       issued[0].reseller.id)
     return Data(accounts, webhooks, notification, seed_runs(db, issued[0]))
@@ -173,13 +174,16 @@ LISTINGS: dict[tuple[str, ...], list[str]] = {
     ("targets", "list"): ["NAME", "ADDRESS", "LABELS", "SSH", "GENERATION", "APPLIED_AT"],
     ("users", "list"): ["EMAIL", "ROLE", "RESELLER_ID", "CUSTOMER_ID", "READ_ONLY", "LOGIN",
                         "CREATED_AT", "LAST_LOGIN_AT"],
+    ("users", "api-key", "list"): ["ID", "USER", "NAME", "HINT", "CREATED_AT", "LAST_USED_AT",
+                                   "REVOKED_AT"],
 }
 # Commands that print one record: --json is one object of its own shape, no paging.
 ONE_RECORD = {("accounts", "create"), ("accounts", "preferences"), ("tokens", "issue"),
               ("webhooks", "add"), ("branding", "show"), ("thresholds", "effective"),
               ("notifications", "count"), ("jobs", "show"), ("plugins", "show"),
               ("plans", "show"), ("plans", "apply"), ("users", "add"),
-              ("executor", "status"), ("plans", "run")}
+              ("executor", "status"), ("plans", "run"),
+              ("users", "api-key", "create")}
 
 
 def filled(args: tuple[str, ...], data: Data) -> list[str]:
