@@ -113,8 +113,9 @@ def load_text(text: str, file: str = "<text>") -> list[Declared]:
         raise PlanFileError([Problem(file, 1, 1, "file", "", f"not valid YAML: {exc}")]) \
             from None
     for number, node in enumerate(documents, 1):
-        if node is None:
-            continue
+        if node is None or (isinstance(node, ScalarNode) and node.tag.endswith(":null")
+                            and node.value == ""):
+            continue  # an empty document, e.g. after a trailing ---
         marks: dict[Loc, tuple[int, int]] = {}
         try:
             data = _plain(node, (), marks, SafeConstructor())
