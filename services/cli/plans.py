@@ -1,6 +1,6 @@
-"""``backstop plans`` and ``backstop targets``: backup plans and the inventory of targets,
-declared in YAML and applied like Kubernetes objects, and the history of the plans' executions
-down to each task's files."""
+"""``backstop plans`` and ``backstop targets``: backup plans, the inventory of targets and the
+accounts plans report as, declared in YAML and applied like Kubernetes objects, and the history
+of the plans' executions down to each task's files."""
 
 from __future__ import annotations
 
@@ -12,8 +12,17 @@ from typing import Any
 import typer
 
 from services.cli import tables
-from services.cli.common import JSON_OBJECT, bus, database, fail, parse_duration, refusing
+from services.cli.common import (
+    JSON_OBJECT,
+    bus,
+    database,
+    fail,
+    parse_duration,
+    refusing,
+    warn_if_contacts_unused,
+)
 from services.executor import admin, control
+from services.executor.catalog import Applied
 
 app = typer.Typer(no_args_is_help=True, help="Backup plans the executor runs, and their history.")
 targets_app = typer.Typer(no_args_is_help=True, help="The inventory of targets plans back up.")
@@ -28,21 +37,31 @@ TASK_COLUMNS = ["task", "status_at", "target", "item", "files", "errors", "bytes
 
 @app.command("apply")
 def apply_(
-    files: list[Path] = typer.Option(..., "--file", "-f", help="A YAML file of Plan and Target "
-                                     "objects (multi-document); repeat for several."),
+    files: list[Path] = typer.Option(..., "--file", "-f", help="A YAML file of Account, Target "
+                                     "and Plan objects (multi-document); repeat for several."),
     as_json: bool = JSON_OBJECT,
 ) -> None:
-    """Create or update the plans and targets the files declare (all or nothing)."""
+    """Create or update the accounts, targets and plans the files declare (all or nothing;
+    accounts are created when missing, never deleted)."""
     with refusing(*admin.ERRORS):
         declared = admin.read_files(files)
         with database().session() as session:
             applied = admin.apply(session, declared)
-    rows = [a.row() for a in applied]
+    warn_if_contacts_unused(admin.declared_contacts(declared))
     if as_json:
-        _dump({"applied": rows})
+        _dump({"applied": [a.row() for a in applied]})
         return
-    for row in rows:
-        typer.echo(f"{str(row['kind']).lower()}/{row['name']} {row['outcome']}")
+    for entry in applied:
+        typer.echo(_applied_line(entry))
+
+
+def _applied_line(entry: Applied) -> str:
+    line = f"{entry.kind.lower()}/{entry.name} {entry.outcome}"
+    if entry.kind == "Account" and entry.outcome == "created":
+        # Its token and ping key stay unknown: a new one is issued on demand, shown once.
+        line += (f" (id {entry.account_id}); issue its API token with "
+                 f"`backstop tokens issue --account {entry.account_id}`")
+    return line
 
 
 @app.command("list")

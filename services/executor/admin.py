@@ -1,6 +1,6 @@
-"""Administration of the executor for the command line: apply plan and inventory files, list and
-switch plans, read the history. Commands reach the executor only through here; its errors are
-:data:`ERRORS` (an operator's invalid request)."""
+"""Administration of the executor for the command line: apply plan, inventory and account files,
+list and switch plans, read the history. Commands reach the executor only through here; its
+errors are :data:`ERRORS` (an operator's invalid request)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from services.executor import catalog, drilldown
 from services.executor.catalog import Applied, CatalogError
 from services.executor.drilldown import NotFound, Row
 from services.executor.plans.files import PlanFileError, load_files
+from services.executor.plans.models import Account
 from services.executor.plugins import registry
 from shared.scopes import Scope
+from shared.tenancy import TenancyError
 
-ERRORS: tuple[type[Exception], ...] = (PlanFileError, CatalogError, NotFound)
+ERRORS: tuple[type[Exception], ...] = (PlanFileError, CatalogError, NotFound, TenancyError)
 EVERYTHING = Scope.everything()
 
 
@@ -30,6 +32,12 @@ def apply(session: Session, declared: list[Any], plugins: Any | None = None) -> 
     """Store the objects read by :func:`read_files`, after the checks against the database and
     the installed plugins (all or nothing)."""
     return catalog.apply(session, declared, plugins if plugins is not None else registry.load())
+
+
+def declared_contacts(declared: list[Any]) -> list[str]:
+    """The contact addresses the declared accounts give."""
+    return [address for entry in declared if isinstance(entry.obj, Account)
+            for address in entry.obj.spec.contacts or ()]
 
 
 def plans(session: Session) -> list[Row]:

@@ -1,7 +1,12 @@
 """The applied plans and targets: ``backstop plans apply -f FILE`` stores each object of the
 files as declared (a plan or target applied again with the same content is unchanged, with new
 content updated), after the checks a file alone cannot make: the account a plan reports as
-exists, each activity's action is a plugin's, and its options are the action's."""
+exists or is declared in the files, each activity's action is a plugin's, and its options are
+the action's.
+
+Declared accounts are applied first: created when missing (with the reseller and customer along
+their path), their contacts and quota set when given, never deleted. Creating one issues an API
+token and a ping key in tenancy; neither is kept or shown here (``backstop tokens issue``)."""
 
 from __future__ import annotations
 
@@ -13,13 +18,13 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
-from services.executor.plans.files import Declared, PlanFileError, Problem
-from services.executor.plans.models import Inventory, Plan, Target, account_parts
+from services.executor.plans.files import Declared, Object, PlanFileError, Problem
+from services.executor.plans.models import Account, Inventory, Plan, Target, account_parts
 from services.executor.tables import PlanRow, TargetRow
+from shared import tenancy
 from shared.db import core_table
 from shared.events import utcnow
 from shared.scopes import Scope
-from shared.tenancy import Account, Customer, Reseller
 
 Outcome = Literal["created", "updated", "unchanged"]
 
@@ -33,14 +38,18 @@ class Applied:
     kind: str
     name: str
     outcome: Outcome
-    generation: int
+    generation: int | None  # accounts have none
+    account_id: str | None = None  # an account's id (``backstop tokens issue --account``)
 
     def row(self) -> dict[str, object]:
-        return {"kind": self.kind, "name": self.name, "outcome": self.outcome,
-                "generation": self.generation}
+        row: dict[str, object] = {"kind": self.kind, "name": self.name,
+                                  "outcome": self.outcome, "generation": self.generation}
+        if self.account_id is not None:
+            row["account_id"] = self.account_id
+        return row
 
 
-def document(obj: Plan | Target) -> dict[str, Any]:
+def document(obj: Object) -> dict[str, Any]:
     return obj.model_dump(mode="json", by_alias=True)
 
 
@@ -51,14 +60,17 @@ def digest(doc: dict[str, Any]) -> str:
 def check(session: Session, declared: Sequence[Declared], plugins: Any) -> list[Problem]:
     """The problems found against the database and the installed plugins."""
     problems: list[Problem] = []
+    accounts = {entry.obj.path for entry in declared if isinstance(entry.obj, Account)}
     for entry in declared:
         if not isinstance(entry.obj, Plan):
             continue
         plan = entry.obj
-        if find_account(session, plan.spec.account) is None:
+        if (account_parts(plan.spec.account) not in accounts
+                and find_account(session, plan.spec.account) is None):
             problems.append(entry.problem(("spec", "account"),
-                                          f"no account {plan.spec.account!r} (create it with "
-                                          "backstop accounts create)"))
+                                          f"no account {plan.spec.account!r} (declare it as "
+                                          "kind: Account, or create it with backstop accounts "
+                                          "create)"))
         for index, activity in enumerate(plan.spec.activities):
             at = ("spec", "activities", index)
             try:
@@ -81,18 +93,42 @@ def check(session: Session, declared: Sequence[Declared], plugins: Any) -> list[
 
 
 def apply(session: Session, declared: Sequence[Declared], plugins: Any) -> list[Applied]:
-    """Store every object, or none (:class:`PlanFileError` with every problem)."""
+    """Store every object, or none (:class:`PlanFileError` with every problem); the outcomes
+    are in declaration order, the accounts stored before the plans that report as them."""
     problems = check(session, declared, plugins)
     if problems:
         raise PlanFileError(problems)
-    out = []
-    for entry in declared:
+    out: dict[int, Applied] = {}
+    for index, entry in enumerate(declared):
+        if isinstance(entry.obj, Account):
+            out[index] = _apply_account(session, entry.obj)
+    for index, entry in enumerate(declared):
         source = f"{entry.file}:{entry.line}"
         if isinstance(entry.obj, Target):
-            out.append(_apply_target(session, entry.obj, source))
-        else:
-            out.append(_apply_plan(session, entry.obj, source))
-    return out
+            out[index] = _apply_target(session, entry.obj, source)
+        elif isinstance(entry.obj, Plan):
+            out[index] = _apply_plan(session, entry.obj, source)
+    return [out[index] for index in range(len(declared))]
+
+
+def _apply_account(session: Session, account: Account) -> Applied:
+    reseller, customer, name = account.path
+    spec = account.spec
+    row = find_account(session, account.name)
+    if row is None:
+        issued = tenancy.create_account(session, reseller=reseller, customer=customer,
+                                        name=name, contacts=list(spec.contacts or []),
+                                        quota_bytes=spec.quota)
+        return Applied("Account", account.name, "created", None, issued.account.id)
+    changed = False
+    if spec.contacts is not None and list(row.contacts) != spec.contacts:
+        row.contacts, changed = list(spec.contacts), True
+    if spec.quota is not None and row.quota_bytes != spec.quota:
+        row.quota_bytes, changed = spec.quota, True
+    if changed:
+        session.add(row)
+        session.flush()
+    return Applied("Account", account.name, "updated" if changed else "unchanged", None, row.id)
 
 
 def _apply_target(session: Session, target: Target, source: str) -> Applied:
@@ -134,13 +170,15 @@ def _apply_plan(session: Session, plan: Plan, source: str) -> Applied:
     return Applied("Plan", plan.name, "updated", row.generation)
 
 
-def find_account(session: Session, path: str) -> Account | None:
+def find_account(session: Session, path: str) -> tenancy.Account | None:
     """The account of ``reseller/customer/account`` (names)."""
     reseller, customer, account = account_parts(path)
     return session.exec(
-        select(Account).join(Customer, col(Customer.id) == col(Account.customer_id))
-        .join(Reseller, col(Reseller.id) == col(Account.reseller_id))
-        .where(Reseller.name == reseller, Customer.name == customer, Account.name == account)
+        select(tenancy.Account)
+        .join(tenancy.Customer, col(tenancy.Customer.id) == col(tenancy.Account.customer_id))
+        .join(tenancy.Reseller, col(tenancy.Reseller.id) == col(tenancy.Account.reseller_id))
+        .where(tenancy.Reseller.name == reseller, tenancy.Customer.name == customer,
+               tenancy.Account.name == account)
     ).first()
 
 

@@ -4,6 +4,7 @@ backends: apply (and its errors), list, show, enable/disable, history and the dr
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from services.executor.history import DatabaseHistory
 from services.executor.plugins import registry
 from services.executor.ports import ExecutionContext
 from shared.db import Database
+from shared.tenancy import account_for_token
 from tests.executor.support import write_tree
 from tests.support import make_account
 
@@ -90,12 +92,46 @@ def test_a_bad_file_is_refused_with_file_line_and_field(env: Database, tmp_path:
                     "    - {action: rsync.sync, targets: '*', options: {sauce: /}}\n")
     error = invoke("plans", "apply", "-f", str(path), code=2)
     assert error.splitlines() == [
-        f"error: {path}:4:12: Plan p: spec.account: no account 'MSP/Acme/nobody' (create it "
-        "with backstop accounts create)",
+        f"error: {path}:4:12: Plan p: spec.account: no account 'MSP/Acme/nobody' (declare it "
+        "as kind: Account, or create it with backstop accounts create)",
         f"{path}:7:51: Plan p: spec.activities[0].options.source: Field required",
         f"{path}:7:59: Plan p: spec.activities[0].options.sauce: Extra inputs are not "
         "permitted"]
     assert json.loads(invoke("plans", "list", "--json"))["total"] == 0
+
+
+def test_apply_declares_accounts_without_showing_secrets(env: Database, tmp_path: Path) -> None:
+    path = tmp_path / "account.yaml"
+    account = ("kind: Account\nmetadata: {name: MSP/Acme/laptop}\n"
+               "spec: {contacts: [a@acme.example]}\n")
+    plan = plan_file(tmp_path).read_text().replace("MSP/Acme/fileserver", "MSP/Acme/laptop")
+    path.write_text(account + "---\n" + plan)
+    created = invoke("plans", "apply", "-f", str(path)).splitlines()
+    match = re.fullmatch(r"account/MSP/Acme/laptop created \(id ([0-9a-f]{16})\); issue its API "
+                         r"token with `backstop tokens issue --account \1`", created[0])
+    assert match is not None, created
+    assert created[1:] == ["target/localhost created", "plan/local created"]
+    # The hint works: a token is issued on demand (the one made with the account stays unknown).
+    token = invoke("tokens", "issue", "--account", match.group(1)).strip()
+    with env.session() as session:
+        found = account_for_token(session, token)
+    assert found is not None and found.id == match.group(1)
+    path.write_text(account.replace("a@acme", "b@acme") + "---\n" + plan)
+    applied = json.loads(invoke("plans", "apply", "-f", str(path), "--json"))["applied"]
+    assert applied == [
+        {"kind": "Account", "name": "MSP/Acme/laptop", "outcome": "updated", "generation": None,
+         "account_id": match.group(1)},
+        {"kind": "Target", "name": "localhost", "outcome": "unchanged", "generation": 1},
+        {"kind": "Plan", "name": "local", "outcome": "unchanged", "generation": 1}]
+    assert invoke("plans", "apply", "-f", str(path)).splitlines()[0] == \
+        "account/MSP/Acme/laptop unchanged"
+    listing = json.loads(invoke("accounts", "list", "--json"))["items"]
+    assert [(a["name"], a["contacts"]) for a in listing] == [
+        ("fileserver", ["ops@example.com"]), ("laptop", ["b@acme.example"])]
+    path.write_text("kind: Account\nmetadata: {name: MSP/laptop}\n")
+    assert invoke("plans", "apply", "-f", str(path), code=2) == (
+        f"error: {path}:2:18: Account MSP/laptop: metadata.name: 'MSP/laptop' is not an "
+        "account path: 'reseller/customer/account'\n")
 
 
 async def test_history_and_drill_down_to_files(env: Database, tmp_path: Path) -> None:

@@ -10,15 +10,18 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlmodel import select
 
 from services.executor import catalog
 from services.executor.executions import TaskStatus
 from services.executor.plans.expansion import Found, expand, targets_of
 from services.executor.plans.files import PlanFileError, load_files, load_text
-from services.executor.plans.models import DEFAULT_OUTPUT, Inventory, Plan, Target
+from services.executor.plans.models import DEFAULT_OUTPUT, Account, Inventory, Plan, Target
 from services.executor.plans.paths import render, reserve, series_pattern, timestamp
 from shared.db import Database
 from shared.scopes import Scope
+from shared.tenancy import Account as AccountRow
+from shared.tenancy import ApiToken, Customer, Reseller
 from tests.executor.probe import plugins
 from tests.support import make_account
 
@@ -116,7 +119,7 @@ def test_yaml_kind_and_duplicate_errors() -> None:
     assert problems("kind: Plan\nmetadata: {name: x\n") == [
         "plans.yaml:3:1: file: not valid YAML: expected ',' or '}', but got '<stream end>'"]
     assert problems("kind: Job\nmetadata: {name: x}\n") == [
-        "plans.yaml:1:7: Job x: kind: kind must be one of Plan, Target, not 'Job'"]
+        "plans.yaml:1:7: Job x: kind: kind must be one of Account, Target, Plan, not 'Job'"]
     assert problems("kind: Target\nkind: Target\n") == [
         "plans.yaml:2:1: document 1: key 'kind' appears twice"]
     assert problems("- a\n- b\n") == [
@@ -134,6 +137,154 @@ def test_the_same_object_in_two_files_is_refused(tmp_path: Path) -> None:
         load_files([first, second])
     with pytest.raises(PlanFileError, match=r"missing\.yaml:1:1: file: No such file"):
         load_files([tmp_path / "missing.yaml"])
+    first.write_text("kind: Account\nmetadata: {name: A/B/c}\n")
+    second.write_text("kind: Account\nmetadata: {name: A/B/c}\nspec: {contacts: []}\n")
+    with pytest.raises(PlanFileError, match=r"b.yaml:1:1: Account A/B/c: metadata.name: declared "
+                       r"twice"):
+        load_files([first, second])
+
+
+# --- Accounts -------------------------------------------------------------------------------------
+
+ACCOUNT = """\
+kind: Account
+metadata: {name: MSP/Acme/fileserver}
+spec: {contacts: [ops@acme.example, it@acme.example], quota: 2GiB}
+---
+"""
+
+
+def test_an_account_is_declared_by_its_path() -> None:
+    declared = load_text(ACCOUNT + "kind: Account\nmetadata: {name: My MSP/Acme Inc./laptop 2}\n",
+                         "plans.yaml")
+    assert [(d.kind, d.name, d.line) for d in declared] == [
+        ("Account", "MSP/Acme/fileserver", 1), ("Account", "My MSP/Acme Inc./laptop 2", 5)]
+    first, second = (d.obj for d in declared)
+    assert isinstance(first, Account) and isinstance(second, Account)
+    assert first.path == ("MSP", "Acme", "fileserver")
+    assert first.spec.contacts == ["ops@acme.example", "it@acme.example"]
+    assert first.spec.quota == 2 * 1024 ** 3
+    assert second.path == ("My MSP", "Acme Inc.", "laptop 2")
+    assert (second.spec.contacts, second.spec.quota) == (None, None)  # not given: left alone
+    assert Account.model_validate(catalog.document(first)) == first
+    assert len(load_text(ACCOUNT, "plans.yaml")) == 1  # a trailing --- starts no object
+
+
+def test_account_errors_name_file_line_column_and_field() -> None:
+    found = problems("""\
+        kind: Account
+        metadata: {name: MSP/Acme}
+        ---
+        kind: Account
+        metadata: {name: "MSP//laptop"}
+        ---
+        kind: Account
+        metadata: {name: "MSP/Acme/lap\\ttop"}
+        ---
+        kind: Account
+        metadata: {name: MSP/Acme/x, labels: {a: b}}
+        spec:
+          contacts: [ops@acme.example, nobody]
+          quota: lots
+          owner: me
+        ---
+        kind: Account
+        spec: {}
+        """)
+    assert found == [
+        "plans.yaml:2:18: Account MSP/Acme: metadata.name: 'MSP/Acme' is not an account path: "
+        "'reseller/customer/account'",
+        "plans.yaml:5:18: Account MSP//laptop: metadata.name: 'MSP//laptop' is not an account "
+        "path: 'reseller/customer/account'",
+        "plans.yaml:8:18: Account MSP/Acme/lap\ttop: metadata.name: 'MSP/Acme/lap\\ttop': "
+        "account name 'lap\\ttop' contains control characters",
+        "plans.yaml:11:38: Account MSP/Acme/x: metadata.labels: unknown field",
+        "plans.yaml:13:13: Account MSP/Acme/x: spec.contacts: 'nobody' is not an e-mail address",
+        "plans.yaml:14:10: Account MSP/Acme/x: spec.quota: not a size: 'lots' (e.g. 500MiB, "
+        "20GB, 1073741824)",
+        "plans.yaml:15:10: Account MSP/Acme/x: spec.owner: unknown field",
+        "plans.yaml:17:1: document 5: metadata: required field missing",
+    ]
+    long = "x" * 201
+    assert problems(f"kind: Account\nmetadata: {{name: MSP/Acme/{long}}}\n") == [
+        f"plans.yaml:2:18: Account MSP/Acme/{long}: metadata.name: 'MSP/Acme/{long}': account "
+        "name is longer than 200 characters"]
+
+
+Stored = tuple[list[str], list[str], list[tuple[str, list[str], int | None]], int]
+
+
+def tenancy_rows(db: Database) -> Stored:
+    """Resellers', customers' names, accounts (name, contacts, quota) and how many tokens."""
+    with db.session() as session:
+        accounts = session.exec(select(AccountRow)).all()
+        return (sorted(r.name for r in session.exec(select(Reseller))),
+                sorted(c.name for c in session.exec(select(Customer))),
+                sorted((a.name, a.contacts, a.quota_bytes) for a in accounts),
+                len(session.exec(select(ApiToken)).all()))
+
+
+def test_a_plan_reports_as_an_account_declared_in_the_same_file(db: Database) -> None:
+    # The plan comes first in the file: the account is still stored before it.
+    declared = load_text(GOOD + "---\n" + ACCOUNT, "plans.yaml")
+    with db.session() as session:
+        first = catalog.apply(session, declared, plugins())
+    assert [(a.kind, a.name, a.outcome, a.generation) for a in first] == [
+        ("Target", "db-1", "created", 1), ("Target", "localhost", "created", 1),
+        ("Plan", "nightly", "created", 1), ("Account", "MSP/Acme/fileserver", "created", None)]
+    assert first[3].row() == {"kind": "Account", "name": "MSP/Acme/fileserver",
+                              "outcome": "created", "generation": None,
+                              "account_id": first[3].account_id}
+    assert tenancy_rows(db) == (["MSP"], ["Acme"], [
+        ("fileserver", ["ops@acme.example", "it@acme.example"], 2 * 1024 ** 3)], 1)
+    with db.session() as session:
+        row = catalog.plan_row(session, Scope.everything(), "nightly")
+        account = catalog.find_account(session, "MSP/Acme/fileserver")
+    assert account is not None and row.account_id == account.id == first[3].account_id
+    # Applying again changes nothing and issues nothing.
+    with db.session() as session:
+        again = catalog.apply(session, declared, plugins())
+    assert {a.outcome for a in again} == {"unchanged"}
+    assert again[3].account_id == account.id
+    assert tenancy_rows(db)[2:] == ([
+        ("fileserver", ["ops@acme.example", "it@acme.example"], 2 * 1024 ** 3)], 1)
+
+
+def test_an_account_applied_again_updates_what_is_given(db: Database) -> None:
+    issued = make_account(db, reseller="MSP", customer="Acme", name="fileserver",
+                          contacts=["old@acme.example"])
+    with db.session() as session:
+        [applied] = catalog.apply(session, load_text(ACCOUNT, "a.yaml"), plugins())
+    assert (applied.outcome, applied.account_id) == ("updated", issued.account.id)
+    assert tenancy_rows(db) == (["MSP"], ["Acme"], [
+        ("fileserver", ["ops@acme.example", "it@acme.example"], 2 * 1024 ** 3)], 1)
+    # Left out: left alone; given: replaced (an empty list too).
+    bare = "kind: Account\nmetadata: {name: MSP/Acme/fileserver}\n"
+    with db.session() as session:
+        assert catalog.apply(session, load_text(bare, "a.yaml"), plugins())[0].outcome == \
+            "unchanged"
+    assert tenancy_rows(db)[2] == [
+        ("fileserver", ["ops@acme.example", "it@acme.example"], 2 * 1024 ** 3)]
+    with db.session() as session:
+        [applied] = catalog.apply(session, load_text(bare + "spec: {contacts: [], quota: 1GB}\n",
+                                                     "a.yaml"), plugins())
+    assert applied.outcome == "updated"
+    assert tenancy_rows(db)[2] == [("fileserver", [], 10 ** 9)]
+    # A new account under an existing reseller and customer: only the account is created.
+    with db.session() as session:
+        [applied] = catalog.apply(session, load_text(bare.replace("fileserver", "laptop"),
+                                                     "a.yaml"), plugins())
+    assert applied.outcome == "created"
+    assert tenancy_rows(db) == (["MSP"], ["Acme"], [("fileserver", [], 10 ** 9),
+                                                    ("laptop", [], None)], 2)
+
+
+def test_a_declared_account_is_not_created_when_the_file_is_refused(db: Database) -> None:
+    text = ACCOUNT + GOOD.replace("action: command.run", "action: nope.run")
+    with db.session() as session, pytest.raises(PlanFileError) as caught:
+        catalog.apply(session, load_text(text, "plans.yaml"), plugins())
+    assert [p.field for p in caught.value.problems] == ["spec.activities[0].action"]
+    assert tenancy_rows(db) == ([], [], [], 0)  # all or nothing
 
 
 def test_templates_must_give_each_backup_a_place_of_its_own() -> None:
@@ -256,8 +407,8 @@ def test_apply_checks_account_plugins_and_options(db: Database) -> None:
     with db.session() as session, pytest.raises(PlanFileError) as caught:
         catalog.apply(session, declared, plugins())
     assert [str(p) for p in caught.value.problems] == [
-        "plans.yaml:12:12: Plan nightly: spec.account: no account 'MSP/Acme/nobody' (create it "
-        "with backstop accounts create)",
+        "plans.yaml:12:12: Plan nightly: spec.account: no account 'MSP/Acme/nobody' (declare it "
+        "as kind: Account, or create it with backstop accounts create)",
         "plans.yaml:22:41: Plan nightly: spec.activities[0].options.colour: Extra inputs are not "
         "permitted",
         "plans.yaml:26:16: Plan nightly: spec.activities[1].action: no plugin named nope "

@@ -1,4 +1,5 @@
-"""Plan and inventory files: multi-document YAML of ``kind: Plan`` and ``kind: Target`` objects.
+"""Plan and inventory files: multi-document YAML of ``kind: Plan``, ``kind: Target`` and
+``kind: Account`` objects.
 
 Every problem is reported with the file, the line and column, the object and the field, e.g.
 ``plans.yaml:14:7: Plan nightly: spec.activities[0].action: 'rsync' is not an action…``, and
@@ -17,9 +18,11 @@ from pydantic import ValidationError
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from services.executor.plans.models import Plan, Target
+from services.executor.plans.models import Account, Plan, Target
 
-KINDS: dict[str, type[Plan] | type[Target]] = {"Plan": Plan, "Target": Target}
+Object = Account | Plan | Target
+KINDS: dict[str, type[Account] | type[Plan] | type[Target]] = {
+    "Account": Account, "Target": Target, "Plan": Plan}
 Loc = tuple[str | int, ...]
 
 
@@ -50,7 +53,7 @@ class Declared:
     """An object read from a file, with where it was declared (``marks``: where each field's
     value starts, by location)."""
 
-    obj: Plan | Target
+    obj: Object
     file: str
     line: int
     marks: dict[Loc, tuple[int, int]] = field(default_factory=dict, compare=False)
@@ -110,8 +113,9 @@ def load_text(text: str, file: str = "<text>") -> list[Declared]:
         raise PlanFileError([Problem(file, 1, 1, "file", "", f"not valid YAML: {exc}")]) \
             from None
     for number, node in enumerate(documents, 1):
-        if node is None:
-            continue
+        if node is None or (isinstance(node, ScalarNode) and node.tag.endswith(":null")
+                            and node.value == ""):
+            continue  # an empty document, e.g. after a trailing ---
         marks: dict[Loc, tuple[int, int]] = {}
         try:
             data = _plain(node, (), marks, SafeConstructor())

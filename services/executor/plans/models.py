@@ -1,11 +1,14 @@
-"""Plans and targets as declared: validated pydantic models, nothing about how they run.
+"""Plans, targets and accounts as declared: validated pydantic models, nothing about how they
+run.
 
-A **target** is a machine (or a database server, a VM host…) the executor backs up: a name, an
-address, labels, and how to reach it (``local`` or ``ssh``). A **plan** names the Backstop
-account and job it reports as, when it runs (schedule, maintenance windows), where backups go
-(destination, free-space threshold), its scripts and report recipients, and its ordered
-**activities**: a plugin action applied to the targets matching a pattern (and to the items the
-plugin finds inside each that match an item pattern).
+An **account** is the Backstop account plans report as, declared by its path
+``reseller/customer/account`` (created when missing, never deleted). A **target** is a machine
+(or a database server, a VM host…) the executor backs up: a name, an address, labels, and how
+to reach it (``local`` or ``ssh``). A **plan** names the Backstop account and job it reports
+as, when it runs (schedule, maintenance windows), where backups go (destination, free-space
+threshold), its scripts and report recipients, and its ordered **activities**: a plugin action
+applied to the targets matching a pattern (and to the items the plugin finds inside each that
+match an item pattern).
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ from pydantic import (
     model_validator,
 )
 
-from services.executor.plans.units import FreeSpace, seconds
+from services.executor.plans.units import FreeSpace, seconds, size
 from services.executor.plans.windows import Window
 from shared.schedules import InvalidSchedule
 from shared.schedules import Schedule as CronSchedule
-from shared.tenancy import JOB_NAME, check_job_name
+from shared.tenancy import JOB_NAME, TenancyError, check_job_name, check_name
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 ACTION = re.compile(r"[a-z][a-z0-9_-]*\.[a-z][a-z0-9_-]*")
@@ -71,6 +74,56 @@ class Strict(BaseModel):
 class Metadata(Strict):
     name: Name
     labels: dict[str, str] = Field(default_factory=dict)
+
+
+# --- Accounts ------------------------------------------------------------------------------------
+
+
+class AccountMetadata(Strict):
+    name: str = Field(description="`reseller/customer/account` (names), as plans' "
+                      "`spec.account` give it.")
+
+    @field_validator("name")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        account_parts(value)
+        return value
+
+
+class AccountSpec(Strict):
+    """What is given is set (on creation and on every apply); what is left out is left alone."""
+
+    contacts: list[str] | None = Field(None, description="The account's contact e-mail "
+                                       "addresses (replaces them all).")
+    quota: int | None = Field(None, description="Storage quota: bytes or a text such as "
+                              "`500GiB`, `2TB`.")
+
+    @field_validator("contacts")
+    @classmethod
+    def _contacts(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else check_addresses(value)
+
+    @field_validator("quota", mode="before")
+    @classmethod
+    def _quota(cls, value: object) -> object:
+        return None if value is None else size(value)
+
+
+class Account(Strict):
+    """``kind: Account``: the account plans report as, created when missing."""
+
+    api_version: str = Field("backstop/v1", alias="apiVersion")
+    kind: Literal["Account"] = "Account"
+    metadata: AccountMetadata
+    spec: AccountSpec = Field(default_factory=AccountSpec)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def path(self) -> tuple[str, str, str]:
+        return account_parts(self.name)
 
 
 # --- Targets -------------------------------------------------------------------------------------
@@ -211,10 +264,7 @@ class Report(Strict):
     @field_validator("recipients")
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
-        for address in value:
-            if "@" not in address or any(c.isspace() for c in address):
-                raise ValueError(f"{address!r} is not an e-mail address")
-        return value
+        return check_addresses(value)
 
 
 class PlanSpec(Strict):
@@ -291,10 +341,23 @@ class Plan(Strict):
 
 
 def account_parts(text: str) -> tuple[str, str, str]:
+    """``reseller/customer/account`` as its three names, each valid as tenancy's names are."""
     parts = text.split("/")
     if len(parts) != 3 or not all(p.strip() for p in parts):
         raise ValueError(f"{text!r} is not an account path: 'reseller/customer/account'")
+    for label, name in zip(("reseller", "customer", "account"), parts, strict=True):
+        try:
+            check_name(label, name)
+        except TenancyError as exc:
+            raise ValueError(f"{text!r}: {exc}") from None
     return parts[0], parts[1], parts[2]
+
+
+def check_addresses(addresses: list[str]) -> list[str]:
+    for address in addresses:
+        if "@" not in address or any(c.isspace() for c in address):
+            raise ValueError(f"{address!r} is not an e-mail address")
+    return addresses
 
 
 def check_template(template: str) -> str:
