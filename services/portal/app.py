@@ -27,7 +27,7 @@ from services.portal.errors import LoginRequired, NotFound, PortalError, Unavail
 from services.portal.headers import SecurityHeaders
 from services.portal.live import AlertFeed
 from services.portal.login import Authenticator, login_url
-from services.portal.pages import alerts, job, overview
+from services.portal.pages import alerts, job, overview, plans
 from services.portal.rendering import page
 from services.portal.sessions import Sessions, signing_key
 from services.portal.state import PortalState
@@ -41,7 +41,7 @@ STATIC = Path(__file__).parent / "static"
 
 # Every page's router, in the order their paths are matched.
 ROUTERS: list[APIRouter] = [login.router, overview.router, job.router, alerts.router,
-                            live.router]
+                            live.router, plans.router]
 
 _TITLES = {400: "Bad request", 401: "Login needed", 403: "Not allowed", 404: "Not found",
            405: "Not allowed", 413: "Too large", 422: "Bad request"}
@@ -57,6 +57,7 @@ def create_app(settings: PortalSettings, db: Database, bus: Bus | None) -> FastA
         branding=Branding(db, settings.portal_reseller_hosts),
         authenticator=Authenticator(db, settings),
         feed=AlertFeed(bus),
+        bus=bus,
     )
     app = FastAPI(title="Backstop portal", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(csrf_guard)])
@@ -66,6 +67,7 @@ def create_app(settings: PortalSettings, db: Database, bus: Bus | None) -> FastA
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in ROUTERS:
         app.include_router(router)
+    plans.install_api(app, db)
     install_error_pages(app)
     return app
 
