@@ -6,6 +6,7 @@ by its flow with the probe plugin, recorded by its database history."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser, expect
 
 from services.executor import catalog
 from services.executor.flow import execute
@@ -25,7 +27,15 @@ from shared.db import Database
 from shared.events import PlanTriggered, decode
 from shared.streams import EXECUTOR
 from tests.executor.probe import plugins
-from tests.portal.site import PASSWORD, Tenants, add_user, csrf_token, portal_app, tenants
+from tests.portal.site import (
+    PASSWORD,
+    RunningPortal,
+    Tenants,
+    add_user,
+    csrf_token,
+    portal_app,
+    tenants,
+)
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -61,8 +71,7 @@ async def _run(db: Database, name: str) -> tuple[str, str]:
     return execution.id, execution.tasks[0].id
 
 
-@pytest.fixture
-async def history(db: Database, tmp_path: Path) -> History:
+async def record_history(db: Database, tmp_path: Path) -> History:
     seen = tenants(db)
     with db.session() as session:
         catalog.apply(session, load_text(_documents(tmp_path / "dest"), "plans.yaml"), plugins())
@@ -74,6 +83,11 @@ async def history(db: Database, tmp_path: Path) -> History:
     add_user(db, "ro@acme.example", Role.customer, reseller="Reseller One", customer="Acme",
              read_only=True)
     return History(seen, acme, initech, acme_task, initech_task)
+
+
+@pytest.fixture
+async def history(db: Database, tmp_path: Path) -> History:
+    return await record_history(db, tmp_path)
 
 
 @pytest.fixture
@@ -98,7 +112,9 @@ async def triggers(bus: Bus) -> list[PlanTriggered]:
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
         if info.state.messages == 0:
             break
-        event = decode((await bus.js.get_msg(EXECUTOR.name, seq)).data)
+        data = (await bus.js.get_msg(EXECUTOR.name, seq)).data
+        assert data is not None
+        event = decode(data)
         assert isinstance(event, PlanTriggered)
         found.append(event)
     return found
@@ -214,3 +230,32 @@ async def test_the_json_api_is_scoped_by_the_session(web: httpx.AsyncClient,
     for path in ("/api/v1/plans/initech-erp", f"/api/v1/executions/{history.initech}",
                  f"/api/v1/tasks/{history.initech_task}/files"):
         assert (await web.get(path)).status_code == 404, path
+
+
+@pytest.mark.slow
+async def test_run_now_in_a_browser(browser: Browser, running_portal: RunningPortal,
+                                    sqlite_db: Database, bus: Bus, tmp_path: Path) -> None:
+    """Plans → a plan → Run now → back on the plan, queued; then down to a task's files.
+    ``BACKSTOP_PORTAL_SCREENSHOTS=docs/screenshots`` keeps the plan page as plans.png."""
+    history = await record_history(sqlite_db, tmp_path)
+    folder = Path(os.environ.get("BACKSTOP_PORTAL_SCREENSHOTS") or tmp_path / "shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    url = running_portal.url
+    await page.goto(f"{url}/login")
+    await page.get_by_label("E-mail address").fill("it@acme.example")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page).to_have_url(f"{url}/")
+    await page.get_by_role("link", name="Plans", exact=True).click()
+    await page.get_by_role("link", name="acme-files").click()
+    await page.get_by_role("button", name="Run now").click()
+    await expect(page.get_by_role("status")).to_contain_text("is queued")
+    [trigger] = await triggers(bus)
+    await expect(page).to_have_url(f"{url}/plans/acme-files?queued={trigger.execution_id}")
+    await page.screenshot(path=str(folder / "plans.png"), full_page=True)
+    await page.locator(f'a[href="/executions/{history.acme}"]').click()
+    await page.locator(f'a[href="/tasks/{history.acme_task}"]').click()
+    await expect(page.locator("pre.script-output")).to_contain_text(SCRIPT)
+    await expect(page.get_by_role("rowheader", name="data.txt")).to_be_visible()
+    await page.close()

@@ -125,7 +125,8 @@ async def run_now(request: Request, name: str = NAME, viewer: Viewer = Depends(e
                           ) from exc
     log.info("portal: %s ran plan %s now (execution %s)", viewer.email, name,
              trigger.execution_id)
-    return RedirectResponse(f"/plans/{quote(name, safe='')}?queued={trigger.execution_id}", status_code=303)
+    return RedirectResponse(f"/plans/{quote(name, safe='')}?queued={trigger.execution_id}",
+                            status_code=303)
 
 
 @router.get("/executions/{execution_id}", response_class=HTMLResponse)
