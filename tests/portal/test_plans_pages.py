@@ -232,14 +232,19 @@ async def test_the_json_api_is_scoped_by_the_session(web: httpx.AsyncClient,
         assert (await web.get(path)).status_code == 404, path
 
 
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("BACKSTOP_PORTAL_SCREENSHOTS") or tmp_path / "shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.mark.slow
 async def test_run_now_in_a_browser(browser: Browser, running_portal: RunningPortal,
                                     sqlite_db: Database, bus: Bus, tmp_path: Path) -> None:
     """Plans → a plan → Run now → back on the plan, queued; then down to a task's files.
     ``BACKSTOP_PORTAL_SCREENSHOTS=docs/screenshots`` keeps the plan page as plans.png."""
     history = await record_history(sqlite_db, tmp_path)
-    folder = Path(os.environ.get("BACKSTOP_PORTAL_SCREENSHOTS") or tmp_path / "shots")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = shots(tmp_path)
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     url = running_portal.url
     await page.goto(f"{url}/login")
