@@ -9,6 +9,7 @@ key's user. Nothing here changes anything. The OpenAPI document is ``/api/v1/ope
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -223,9 +224,13 @@ async def usage_monthly(since: date | None = None, until: date | None = None,
                                                 customer_id=customer_id))
 
 
-def install(app: FastAPI) -> None:
-    """Mount the API and serve its OpenAPI document (the API's routes only, not the pages)."""
+def install(app: FastAPI, others: Sequence[APIRouter] = ()) -> None:
+    """Mount the API, and ``others`` (e.g. the executor's plans) behind the same authentication,
+    and serve their OpenAPI document (the API's routes only, not the pages)."""
     app.include_router(router)
+    for other in others:
+        app.include_router(other, dependencies=[Depends(api_viewer)])
+    routes = [*router.routes, *(route for other in others for route in other.routes)]
     document: dict[str, Any] = {}
 
     @app.get(f"{PREFIX}/openapi.json", include_in_schema=False)
@@ -233,7 +238,7 @@ def install(app: FastAPI) -> None:
         if not document:
             document.update(get_openapi(
                 title="Backstop portal read API", version="1",
-                description=__doc__ or "", routes=router.routes))
+                description=__doc__ or "", routes=routes))
             document.setdefault("components", {})["securitySchemes"] = {
                 "apiKey": {"type": "http", "scheme": "bearer",
                            "description": "An API key: `backstop users api-key create`."},

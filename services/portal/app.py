@@ -27,7 +27,16 @@ from services.portal.errors import LoginRequired, NotFound, PortalError, Unavail
 from services.portal.headers import SecurityHeaders
 from services.portal.live import AlertFeed
 from services.portal.login import Authenticator, login_url
-from services.portal.pages import alert_log, alerts, job, overview, preferences, quotas, settings
+from services.portal.pages import (
+    alert_log,
+    alerts,
+    job,
+    overview,
+    plans,
+    preferences,
+    quotas,
+    settings,
+)
 from services.portal.pages import usage as usage_page
 from services.portal.rendering import page
 from services.portal.sessions import Sessions, signing_key
@@ -43,7 +52,7 @@ STATIC = Path(__file__).parent / "static"
 # Every page's router, in the order their paths are matched.
 ROUTERS: list[APIRouter] = [login.router, overview.router, job.router, alert_log.router,
                             alerts.router, quotas.router, preferences.router, usage_page.router,
-                            settings.router, live.router]
+                            settings.router, plans.router, live.router]
 
 _TITLES = {400: "Bad request", 401: "Login needed", 403: "Not allowed", 404: "Not found",
            405: "Not allowed", 413: "Too large", 422: "Bad request"}
@@ -59,6 +68,7 @@ def create_app(settings: PortalSettings, db: Database, bus: Bus | None) -> FastA
         branding=Branding(db, settings.portal_reseller_hosts),
         authenticator=Authenticator(db, settings),
         feed=AlertFeed(bus),
+        bus=bus,
     )
     app = FastAPI(title="Backstop portal", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(csrf_guard)])
@@ -68,7 +78,7 @@ def create_app(settings: PortalSettings, db: Database, bus: Bus | None) -> FastA
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in ROUTERS:
         app.include_router(router)
-    api.install(app)
+    api.install(app, others=[plans.api_router(db)])
     install_error_pages(app)
     return app
 

@@ -11,6 +11,7 @@ from fastapi import Request
 from services.portal.branding import Branding
 from services.portal.csrf import CsrfTokens
 from services.portal.sessions import Sessions
+from shared.bus import Bus
 from shared.config import PortalSettings
 from shared.db import Database
 
@@ -28,6 +29,8 @@ class PortalState:
     branding: Branding
     authenticator: Authenticator
     feed: AlertFeed
+    # The service's bus (None in tests without NATS): Run now publishes plan triggers on it.
+    bus: Bus | None = None
     # Set when the process stops: long-lived responses (the live stream) end then.
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     extras: dict[str, object] = field(default_factory=dict)
