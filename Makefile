@@ -38,7 +38,7 @@ lint: install
 	$(BIN)/mypy shared services tests bench
 
 pytest: install system-packages
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 test: lint pytest
 
