@@ -4,10 +4,10 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
-# Real servers and tools the tests and benchmarks drive (slapd for LDAP; rsync, restic and sshd for
+# Real servers and tools the tests and benchmarks drive (slapd for LDAP; rsync, restic, sshd and pg_dump for
 # the executor; chromium for the portal's browser tests; wrk for bench/ingest; curl, jq and restic
 # run the client examples of docs/ingest.md).
-DEB_PACKAGES = slapd ldap-utils rsync restic openssh-server chromium wrk valgrind curl jq
+DEB_PACKAGES = slapd ldap-utils rsync restic openssh-server postgresql-client chromium wrk valgrind curl jq
 
 .PHONY: up test install system-packages lint pytest bench clean
 
