@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, or_, select
@@ -30,6 +30,7 @@ from services.notifier.tables import (
     WebhookEndpoint,
 )
 from shared.db import core_table
+from shared.paging import Page
 from shared.secretbox import SecretBox
 from shared.tenancy import Customer, Reseller
 
@@ -201,19 +202,8 @@ def list_settings(session: Session) -> list[NotifySettings]:
     return list(session.exec(select(NotifySettings)).all())
 
 
-T = TypeVar("T")
-
 NOTIFICATION_STATUSES = ("pending", "sent", "dead")
 ALERT_STATES = ("firing", "resolved")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """``items`` from ``offset`` on, out of ``total`` matching."""
-
-    items: list[T]
-    total: int
-    offset: int
 
 
 def _page(session: Session, query: Any, limit: int, offset: int) -> Page[Any]:
@@ -323,8 +313,6 @@ def attempts(session: Session, notification_id: int) -> list[DeliveryAttempt]:
     return list(session.exec(select(DeliveryAttempt)
                              .where(DeliveryAttempt.notification_id == notification_id)
                              .order_by(col(DeliveryAttempt.id))).all())
-
-
 
 
 def add_silence(session: Session, *, reseller_id: str, customer_id: str | None,

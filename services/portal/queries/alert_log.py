@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import case, func, or_
 from sqlalchemy import select as sa_select
@@ -28,26 +28,16 @@ from services.notifier.tables import (
     WebhookEndpoint,
 )
 from shared.db import core_table
+from shared.paging import Page
 from shared.scopes import Scope
 from shared.tenancy import Account, Customer
 
-T = TypeVar("T")
 ALERTS = core_table(Alert)
 ACCOUNTS = core_table(Account)
 
 ALERT_STATES = ("firing", "resolved")
 DELIVERY_STATUSES = ("pending", "sent", "dead")
 CHANNELS = ("email", "webhook")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """``items`` from ``offset`` on, out of ``total`` matching; ``limit`` 0 means all."""
-
-    items: list[T]
-    total: int
-    offset: int
-    limit: int
 
 
 def _page(session: Session, query: Any, limit: int, offset: int) -> Page[Any]:
