@@ -277,10 +277,17 @@ class Executor:
         return self.started.is_set()
 
 
+# How long the history's writer gathers task changes before it writes them, in one
+# transaction: a plan of many short tasks costs a write per this interval, not one per change.
+HISTORY_GATHER_SECONDS = 0.05
+
+
 class DeferredTaskHistory:
     """The history recorder with task changes written behind the flow: a task's next step
-    does not wait for the database. Changes of one task are coalesced (the write copies the
-    task as it is then); the plan's end waits until they are all written, then is written."""
+    does not wait for the database. The changes of :data:`HISTORY_GATHER_SECONDS` (and those
+    that arrive while a write runs) go together in one transaction, each task's coalesced (the
+    write copies the task as it is then); the plan's end waits until they are all written, then
+    is written."""
 
     def __init__(self, inner: history.DatabaseHistory) -> None:
         self.inner = inner
@@ -300,12 +307,15 @@ class DeferredTaskHistory:
 
     async def _write(self) -> None:
         while self._waiting:
-            task_id = next(iter(self._waiting))
-            execution, task = self._waiting.pop(task_id)
+            await asyncio.sleep(HISTORY_GATHER_SECONDS)
+            # Everything that changed while the previous write ran, in one transaction.
+            batch = list(self._waiting.values())
+            self._waiting.clear()
             try:
-                await self.inner.task_changed(execution, task)
+                await self.inner.tasks_changed(batch)
             except Exception:
-                log.exception("history: task %s not written", task_id)
+                log.exception("history: tasks %s not written",
+                              ", ".join(task.id for _, task in batch))
 
     async def finished(self, execution: PlanExecution) -> None:
         while self._writer is not None and not self._writer.done():
