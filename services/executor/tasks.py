@@ -115,12 +115,13 @@ class TaskRun:
         now = ctx.clock.now()
         if not inside(tuple(plan.spec.windows), now):
             raise TaskFailed("the maintenance window closed before the task started")
-        async with self.space_lock:  # one pruning at a time
-            space = await asyncio.to_thread(check_space, plan.spec.destination, self._template,
-                                            ZoneInfo(plan.timezone))
-        task.removed += space.removed
-        if not space.ok:
-            raise TaskFailed(space.reason or "not enough space")
+        if plan.spec.destination.min_free is not None:  # else there is nothing to check
+            async with self.space_lock:  # one pruning at a time
+                space = await asyncio.to_thread(check_space, plan.spec.destination,
+                                                self._template, ZoneInfo(plan.timezone))
+            task.removed += space.removed
+            if not space.ok:
+                raise TaskFailed(space.reason or "not enough space")
         options = self.plugin.options(activity.action, activity.options)  # BadOptions
         env = environment(plan, self.execution, task, self.target)
         if activity.scripts.pre is not None:
