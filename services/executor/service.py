@@ -19,6 +19,7 @@ ends ``interrupted``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -293,6 +294,7 @@ class DeferredTaskHistory:
         self.inner = inner
         self._waiting: dict[str, tuple[PlanExecution, TaskExecution]] = {}
         self._writer: asyncio.Task[None] | None = None
+        self._ending = asyncio.Event()  # the plan ends: write what is waiting at once
 
     async def started(self, execution: PlanExecution) -> None:
         await self.inner.started(execution)
@@ -307,8 +309,10 @@ class DeferredTaskHistory:
 
     async def _write(self) -> None:
         while self._waiting:
-            await asyncio.sleep(HISTORY_GATHER_SECONDS)
-            # Everything that changed while the previous write ran, in one transaction.
+            if not self._ending.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ending.wait(), HISTORY_GATHER_SECONDS)
+            # Everything gathered meanwhile, in one transaction.
             batch = list(self._waiting.values())
             self._waiting.clear()
             try:
@@ -318,6 +322,7 @@ class DeferredTaskHistory:
                               ", ".join(task.id for _, task in batch))
 
     async def finished(self, execution: PlanExecution) -> None:
+        self._ending.set()
         while self._writer is not None and not self._writer.done():
             await asyncio.shield(self._writer)
         await self.inner.finished(execution)
