@@ -57,18 +57,17 @@ class DatabaseHistory:
         await self.db.run(lambda s: _expanded(s, values, activities, tasks), LANE)
 
     async def task_changed(self, execution: PlanExecution, task: TaskExecution) -> None:
-        values = _execution_values(execution)
-        activity = _activity_values(execution.id, execution.activities[task.activity_index])
-        row = _task_values(execution.id, task)
-        files = facts = None
-        if task.status.final:
-            files = [{"task_id": task.id, "execution_id": execution.id, "path": f.path,
-                      "size": f.size, "checksum": f.checksum} for f in task.files]
-            at = task.finished_at or utcnow()
-            facts = [{"task_id": task.id, "name": name[:128], "execution_id": execution.id,
-                      "target": task.target, "value": value, "observed_at": at}
-                     for name, value in task.facts.items()]
-        await self.db.run(lambda s: _task_changed(s, values, activity, row, files, facts), LANE)
+        await self.tasks_changed([(execution, task)])
+
+    async def tasks_changed(self, changes: Sequence[tuple[PlanExecution, TaskExecution]]
+                            ) -> None:
+        """Several tasks' changes in one transaction (each execution's and activity's counts
+        written once, as they are now)."""
+        batch = _Batch()
+        for execution, task in changes:
+            batch.add(execution, task)
+        if batch.tasks:
+            await self.db.run(batch.write, LANE)
 
     async def finished(self, execution: PlanExecution) -> None:
         values = _execution_values(execution)
@@ -175,19 +174,50 @@ def _activity_update(session: Session, activities: list[dict[str, Any]]) -> None
     session.execute(statement, _bound(activities))
 
 
-def _task_changed(session: Session, values: dict[str, Any], activity: dict[str, Any],
-                  task: dict[str, Any], files: list[dict[str, Any]] | None,
-                  facts: list[dict[str, Any]] | None) -> None:
-    session.execute(_task_update(), _bound([task]))
-    _activity_update(session, [activity])
-    _update_execution(session, values)
-    if files is not None:  # a task ends once: replace, in case the write is repeated
-        files_table, facts_table = core_table(TaskFileRow), core_table(TargetFactRow)
-        session.execute(delete(files_table).where(files_table.c.task_id == task["id"]))
-        session.execute(delete(facts_table).where(facts_table.c.task_id == task["id"]))
-        _in_chunks(session, files_table.insert(), files)
-        if facts:
-            session.execute(facts_table.insert(), facts)
+class _Batch:
+    """Task changes copied for one write: rows by key, so a task, an activity or an
+    execution changed twice is written once, with its latest values."""
+
+    def __init__(self) -> None:
+        self.executions: dict[str, dict[str, Any]] = {}
+        self.activities: dict[tuple[str, int], dict[str, Any]] = {}
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, list[dict[str, Any]]] = {}
+        self.facts: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, execution: PlanExecution, task: TaskExecution) -> None:
+        if execution.id not in self.executions:
+            self.executions[execution.id] = _execution_values(execution)
+        index = task.activity_index
+        if (execution.id, index) not in self.activities:
+            self.activities[(execution.id, index)] = _activity_values(
+                execution.id, execution.activities[index])
+        self.tasks[task.id] = _task_values(execution.id, task)
+        if task.status.final:
+            self.files[task.id] = [
+                {"task_id": task.id, "execution_id": execution.id, "path": f.path,
+                 "size": f.size, "checksum": f.checksum} for f in task.files]
+            at = task.finished_at or utcnow()
+            self.facts[task.id] = [
+                {"task_id": task.id, "name": name[:128], "execution_id": execution.id,
+                 "target": task.target, "value": value, "observed_at": at}
+                for name, value in task.facts.items()]
+
+    def write(self, session: Session) -> None:
+        session.execute(_task_update(), _bound(list(self.tasks.values())))
+        _activity_update(session, list(self.activities.values()))
+        for values in self.executions.values():
+            _update_execution(session, values)
+        if self.files:  # a task ends once: replace, in case the write is repeated
+            ended = list(self.files)
+            files_table, facts_table = core_table(TaskFileRow), core_table(TargetFactRow)
+            session.execute(delete(files_table).where(files_table.c.task_id.in_(ended)))
+            session.execute(delete(facts_table).where(facts_table.c.task_id.in_(ended)))
+            _in_chunks(session, files_table.insert(),
+                       [row for rows in self.files.values() for row in rows])
+            facts = [row for rows in self.facts.values() for row in rows]
+            if facts:
+                session.execute(facts_table.insert(), facts)
 
 
 def _finished(session: Session, values: dict[str, Any], activities: list[dict[str, Any]],

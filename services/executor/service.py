@@ -19,6 +19,7 @@ ends ``interrupted``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -277,15 +278,23 @@ class Executor:
         return self.started.is_set()
 
 
+# How long the history's writer gathers task changes before it writes them, in one
+# transaction: a plan of many short tasks costs a write per this interval, not one per change.
+HISTORY_GATHER_SECONDS = 0.05
+
+
 class DeferredTaskHistory:
     """The history recorder with task changes written behind the flow: a task's next step
-    does not wait for the database. Changes of one task are coalesced (the write copies the
-    task as it is then); the plan's end waits until they are all written, then is written."""
+    does not wait for the database. The changes of :data:`HISTORY_GATHER_SECONDS` (and those
+    that arrive while a write runs) go together in one transaction, each task's coalesced (the
+    write copies the task as it is then); the plan's end waits until they are all written, then
+    is written."""
 
     def __init__(self, inner: history.DatabaseHistory) -> None:
         self.inner = inner
         self._waiting: dict[str, tuple[PlanExecution, TaskExecution]] = {}
         self._writer: asyncio.Task[None] | None = None
+        self._ending = asyncio.Event()  # the plan ends: write what is waiting at once
 
     async def started(self, execution: PlanExecution) -> None:
         await self.inner.started(execution)
@@ -300,14 +309,20 @@ class DeferredTaskHistory:
 
     async def _write(self) -> None:
         while self._waiting:
-            task_id = next(iter(self._waiting))
-            execution, task = self._waiting.pop(task_id)
+            if not self._ending.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ending.wait(), HISTORY_GATHER_SECONDS)
+            # Everything gathered meanwhile, in one transaction.
+            batch = list(self._waiting.values())
+            self._waiting.clear()
             try:
-                await self.inner.task_changed(execution, task)
+                await self.inner.tasks_changed(batch)
             except Exception:
-                log.exception("history: task %s not written", task_id)
+                log.exception("history: tasks %s not written",
+                              ", ".join(task.id for _, task in batch))
 
     async def finished(self, execution: PlanExecution) -> None:
+        self._ending.set()
         while self._writer is not None and not self._writer.done():
             await asyncio.shield(self._writer)
         await self.inner.finished(execution)

@@ -1,6 +1,7 @@
 """The history in the database (SQLite and PostgreSQL): what an execution records down to each
 task's files and target facts, the drill-down queries in a tenant's scope, keeping the last N
-executions, interrupted executions, and the read API over HTTP."""
+executions, interrupted executions, the read API over HTTP, and the service's task changes
+written in batches."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from services.executor.flow import execute, new_execution_id
 from services.executor.history import DatabaseHistory
 from services.executor.plans.files import load_text
 from services.executor.ports import ExecutionContext
+from services.executor.service import DeferredTaskHistory
 from services.executor.tables import (
     PlanExecutionRow,
     TargetFactRow,
@@ -232,3 +234,43 @@ def test_the_migration_makes_the_tables_the_models_describe(db: Database) -> Non
         diffs = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     ours = [d for d in diffs if "executor_" in repr(d)]
     assert ours == []
+
+
+class CountedHistory(DatabaseHistory):
+    """The database history, counting the writes of task changes and the changes in them."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.writes: list[int] = []
+
+    async def tasks_changed(self, changes: Any) -> None:
+        self.writes.append(len(changes))
+        await super().tasks_changed(changes)
+
+
+async def test_task_changes_gathered_by_the_service_are_written_together(
+        db: Database, tmp_path: Path) -> None:
+    behaviour = Behaviour()
+    behaviour.items = {"alpha": [f"D{n}" for n in range(6)], "beta": ["D0", "D1"]}
+    applied(db, tmp_path / "d", """\
+        - action: probe.copy
+          targets: '*'
+          items: 'D*'
+        """)
+    with db.session() as session:
+        plan = catalog.load_plan(session, "p")
+        inventory = catalog.inventory(session)
+    inner = CountedHistory(db)
+    ctx = ExecutionContext(plugins=plugins(behaviour), history=DeferredTaskHistory(inner))
+    execution = await execute(plan, inventory, ctx)
+    assert execution.status is PlanStatus.SUCCEEDED
+    # 8 tasks, each running then succeeded: 16 changes, in fewer writes (and none lost).
+    assert sum(inner.writes) <= 16 and len(inner.writes) < 16
+    assert max(inner.writes) > 1
+    with db.session() as session:
+        tasks, total = drilldown.tasks(session, EVERYTHING, execution.id)
+        assert total == 8 and {t["status"] for t in tasks} == {"succeeded"}
+        rows, _ = drilldown.executions(session, EVERYTHING, "p")
+        assert (rows[0]["status"], rows[0]["succeeded"]) == ("succeeded", 8)
+    assert count(db, TaskFileRow, execution_id=execution.id) == 8
+    assert count(db, TargetFactRow, execution_id=execution.id) == 16
