@@ -87,6 +87,7 @@ class AccountEntries:
     filter: str
     _assertions: tuple[tuple[str, re.Pattern[str]], ...] = field(init=False, repr=False,
                                                                  compare=False)
+    _placeholders: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         found: list[tuple[str, re.Pattern[str]]] = []
@@ -94,6 +95,8 @@ class AccountEntries:
             if _PLACEHOLDER.search(value):
                 found.append((attribute, _value_pattern(value)))
         object.__setattr__(self, "_assertions", tuple(found))
+        object.__setattr__(self, "_placeholders",
+                           tuple(sorted(set(_PLACEHOLDER.findall(self.filter)))))
 
     def query(self, ref: AccountPath) -> str:
         """The filter finding ``ref``'s entry, its values escaped."""
@@ -112,10 +115,10 @@ class AccountEntries:
 
     @property
     def placeholders(self) -> list[str]:
-        return sorted(set(_PLACEHOLDER.findall(self.filter)))
+        return list(self._placeholders)
 
     def key_of(self, ref: AccountPath) -> Key:
-        return tuple((p, str(getattr(ref, p)).lower()) for p in self.placeholders)
+        return tuple((p, str(getattr(ref, p)).lower()) for p in self._placeholders)
 
     def key_of_entry(self, entry: Attributes) -> Key | None:
         """The account key an entry answers to, or None when its attributes do not say."""
@@ -128,9 +131,9 @@ class AccountEntries:
                     break
             else:
                 return None
-        if set(got) != set(self.placeholders):
+        if set(got) != set(self._placeholders):
             return None
-        return tuple((p, got[p]) for p in self.placeholders)
+        return tuple((p, got[p]) for p in self._placeholders)
 
 
 def _value_pattern(template: str) -> re.Pattern[str]:
