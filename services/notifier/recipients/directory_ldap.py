@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from ldap3.utils.conv import escape_filter_chars
 
@@ -47,8 +48,9 @@ class LdapRules:
                    s.ldap_person_filter, s.ldap_attr_warning_on, s.ldap_attr_medium,
                    s.ldap_attr_owner, s.ldap_attr_mail)
 
-    @property
+    @cached_property
     def accounts(self) -> AccountEntries:
+        """Parsed once per rules (the filter's assertions), not on every lookup."""
         return AccountEntries(self.account_base, self.account_filter)
 
     def account_query(self, ref: AccountPath) -> str:
@@ -71,6 +73,12 @@ def addresses_from(
         return mails
     owner = values(account, rules.owner)
     return owner_mails(owner[0]) if owner else []
+
+
+def person_mails(pool: Connections, rules: LdapRules, uid: str) -> list[str]:
+    """The ``mail`` values of the person ``uid`` (the account's owner), one search."""
+    people = pool.search(rules.person_base, rules.person_query(uid), [rules.mail])
+    return values(people[0].attributes, rules.mail) if people else []
 
 
 class LdapDirectory:
@@ -108,9 +116,7 @@ class LdapDirectory:
         return addresses_from(r, entries[0].attributes, self._owner_mails)
 
     def _owner_mails(self, uid: str) -> list[str]:
-        r = self.rules
-        people = self._pool.search(r.person_base, r.person_query(uid), [r.mail])
-        return values(people[0].attributes, r.mail) if people else []
+        return person_mails(self._pool, self.rules, uid)
 
     def close(self) -> None:
         self._pool.close()

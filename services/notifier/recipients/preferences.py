@@ -30,12 +30,11 @@ from services.evaluator.policies import PolicyBook, PolicyError, Source, parse_v
 from services.evaluator.store import load_policies, set_override
 from services.evaluator.tables import ThresholdOverride
 from services.notifier.channels.headers import address
-from services.notifier.recipients.directory_ldap import LdapRules, addresses_from
+from services.notifier.recipients.directory_ldap import LdapRules, addresses_from, person_mails
 from shared.config import DirectorySettings
 from shared.db import Database
 from shared.directory import (
     Access,
-    AccountEntries,
     Attributes,
     Connections,
     Entry,
@@ -209,7 +208,7 @@ class AccountPreferences:
         assert self._reader is not None
         r = self._rules
         found = self._reader.search(
-            r.account_base, AccountEntries(r.account_base, r.account_filter).query(path),
+            r.account_base, r.account_query(path),
             [r.warning_on, r.medium, r.owner, r.mail, self._quota_attribute], size_limit=2)
         return found[0] if found else None
 
@@ -234,9 +233,7 @@ class AccountPreferences:
 
     def _owner_mails(self, uid: str) -> list[str]:
         assert self._reader is not None
-        r = self._rules
-        people = self._reader.search(r.person_base, r.person_query(uid), [r.mail])
-        return values(people[0].attributes, r.mail) if people else []
+        return person_mails(self._reader, self._rules, uid)
 
     def _change_directory(self, account_id: str, change: Change, actor: str) -> Preferences:
         if self._writer is None:
