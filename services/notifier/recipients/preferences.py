@@ -240,7 +240,8 @@ class AccountPreferences:
             raise PreferencesReadOnly(
                 "the LDAP directory keeps these preferences and Backstop has no write access to "
                 "it (set BACKSTOP_LDAP_WRITE_BIND_DN and BACKSTOP_LDAP_WRITE_BIND_PASSWORD)")
-        path, _ = self._db_state(account_id)
+        with self._db.session() as session:
+            path = lookup_path(session, account_id)  # no policy book: read() below loads it
         entry = self._entry(path)
         if entry is None:
             raise AccountEntryMissing(
