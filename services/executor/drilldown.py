@@ -39,13 +39,17 @@ def plans(session: Session, scope: Scope) -> list[Row]:
     table, runs = core_table(PlanRow), core_table(PlanExecutionRow)
     last = (select(runs.c.plan, func.max(runs.c.queued_at).label("at"))
             .group_by(runs.c.plan).subquery())
+    in_scope = scope.where(table.c.reseller_id, table.c.customer_id)
     rows = session.execute(
         select(table.c.name, table.c.enabled, table.c.job, table.c.account_id,
                table.c.generation, table.c.applied_at, table.c.document, last.c.at)
         .outerjoin(last, last.c.plan == table.c.name)
-        .where(scope.where(table.c.reseller_id, table.c.customer_id))
-        .order_by(table.c.name)).all()
-    statuses = _last_statuses(session, [(r.name, r.at) for r in rows if r.at is not None])
+        .where(in_scope).order_by(table.c.name)).all()
+    # The status of each plan's last execution, in one query rather than one per plan.
+    statuses: dict[str, str] = {row.plan: row.status for row in session.execute(
+        select(runs.c.plan, runs.c.status)
+        .join(last, (last.c.plan == runs.c.plan) & (last.c.at == runs.c.queued_at))
+        .join(table, table.c.name == runs.c.plan).where(in_scope))}
     out = []
     for row in rows:
         spec = row.document.get("spec", {})
@@ -59,19 +63,6 @@ def plans(session: Session, scope: Scope) -> list[Row]:
             "generation": row.generation, "applied_at": row.applied_at,
             "last_run": row.at, "last_status": statuses.get(row.name),
         })
-    return out
-
-
-def _last_statuses(session: Session, last: list[tuple[str, Any]]) -> dict[str, str]:
-    if not last:
-        return {}
-    runs = core_table(PlanExecutionRow)
-    out: dict[str, str] = {}
-    for name, at in last:
-        found = session.execute(select(runs.c.status).where(
-            runs.c.plan == name, runs.c.queued_at == at)).first()
-        if found is not None:
-            out[name] = found.status
     return out
 
 
