@@ -82,12 +82,16 @@ def executions(session: Session, scope: Scope, plan_name: str, *, limit: int = 4
     plan(session, scope, plan_name)  # NotFound
     table = core_table(PlanExecutionRow)
     where = (table.c.plan == plan_name, _executions_in(scope))
-    total = session.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
-    query = (select(table).where(*where)
-             .order_by(table.c.queued_at.desc(), table.c.id.desc()).offset(offset))
-    if limit:
-        query = query.limit(limit)
-    return [_execution_row(r._mapping) for r in session.execute(query)], int(total)
+    found, total = _page(session, select(table).where(*where)
+                         .order_by(table.c.queued_at.desc(), table.c.id.desc()), limit, offset)
+    return [_execution_row(r._mapping) for r in found], total
+
+
+def _page(session: Session, query: Any, limit: int, offset: int) -> tuple[list[Any], int]:
+    """At most ``limit`` rows (0: all) from ``offset`` on, and how many match."""
+    total = session.execute(
+        select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    return list(session.execute(query.limit(limit or None).offset(offset))), int(total)
 
 
 def _execution_row(row: Any) -> Row:
@@ -120,11 +124,9 @@ def tasks(session: Session, scope: Scope, execution_id: str, *, activity: int | 
     where = [table.c.execution_id == execution_id]
     if activity is not None:
         where.append(table.c.activity == activity)
-    total = session.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
-    query = select(table).where(*where).order_by(table.c.sequence).offset(offset)
-    if limit:
-        query = query.limit(limit)
-    return [_task_row(r._mapping) for r in session.execute(query)], int(total)
+    found, total = _page(session, select(table).where(*where).order_by(table.c.sequence),
+                         limit, offset)
+    return [_task_row(r._mapping) for r in found], total
 
 
 def _task_row(row: Any) -> Row:
@@ -163,10 +165,6 @@ def files(session: Session, scope: Scope, task_id: str, *, limit: int = 0,
     """A task's files: path, size, checksum where known."""
     task(session, scope, task_id)  # NotFound
     table = core_table(TaskFileRow)
-    total = session.execute(select(func.count()).select_from(table)
-                            .where(table.c.task_id == task_id)).scalar_one()
-    query = (select(table.c.path, table.c.size, table.c.checksum)
-             .where(table.c.task_id == task_id).order_by(table.c.id).offset(offset))
-    if limit:
-        query = query.limit(limit)
-    return [dict(r._mapping) for r in session.execute(query)], int(total)
+    found, total = _page(session, select(table.c.path, table.c.size, table.c.checksum)
+                         .where(table.c.task_id == task_id).order_by(table.c.id), limit, offset)
+    return [dict(r._mapping) for r in found], total
