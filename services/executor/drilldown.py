@@ -101,6 +101,22 @@ def _execution_row(row: Any) -> Row:
     return out
 
 
+def _require_execution(session: Session, scope: Scope, execution_id: str) -> None:
+    """NotFound unless the execution is in scope (its id alone is read)."""
+    table = core_table(PlanExecutionRow)
+    if session.execute(select(table.c.id).where(table.c.id == execution_id,
+                                                _executions_in(scope))).first() is None:
+        raise NotFound(f"no execution {execution_id!r}")
+
+
+def _require_task(session: Session, scope: Scope, task_id: str) -> None:
+    """NotFound unless the task is in scope (its id alone is read)."""
+    table, runs = core_table(TaskRow), core_table(PlanExecutionRow)
+    if session.execute(select(table.c.id).join(runs, runs.c.id == table.c.execution_id)
+                       .where(table.c.id == task_id, _executions_in(scope))).first() is None:
+        raise NotFound(f"no task {task_id!r}")
+
+
 def execution(session: Session, scope: Scope, execution_id: str) -> Row:
     """One execution with its activity executions (DPOD's second page)."""
     table = core_table(PlanExecutionRow)
@@ -119,7 +135,7 @@ def execution(session: Session, scope: Scope, execution_id: str) -> Row:
 def tasks(session: Session, scope: Scope, execution_id: str, *, activity: int | None = None,
           limit: int = 0, offset: int = 0) -> tuple[list[Row], int]:
     """An execution's tasks in creation order (DPOD's third page)."""
-    execution(session, scope, execution_id)  # NotFound
+    _require_execution(session, scope, execution_id)
     table = core_table(TaskRow)
     where = [table.c.execution_id == execution_id]
     if activity is not None:
@@ -163,7 +179,7 @@ def task(session: Session, scope: Scope, task_id: str) -> Row:
 def files(session: Session, scope: Scope, task_id: str, *, limit: int = 0,
           offset: int = 0) -> tuple[list[Row], int]:
     """A task's files: path, size, checksum where known."""
-    task(session, scope, task_id)  # NotFound
+    _require_task(session, scope, task_id)
     table = core_table(TaskFileRow)
     found, total = _page(session, select(table.c.path, table.c.size, table.c.checksum)
                          .where(table.c.task_id == task_id).order_by(table.c.id), limit, offset)
