@@ -34,6 +34,11 @@ def router(db: Database, scope_of: Callable[[Request], Scope],
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from None
 
+    async def page(work: Callable[[Any], tuple[list[Any], int]], limit: int,
+                   offset: int) -> dict[str, Any]:
+        rows, total = await read(work)
+        return {"total": total, "offset": offset, "limit": limit, "items": rows}
+
     @api.get("/plans", summary="Plans, with their last execution")
     async def plans(who: Scope = Depends(scope)) -> dict[str, Any]:
         rows = await read(lambda s: drilldown.plans(s, who))
@@ -46,9 +51,9 @@ def router(db: Database, scope_of: Callable[[Request], Scope],
     @api.get("/plans/{name}/executions", summary="A plan's executions, newest first")
     async def executions(name: str, limit: int = PAGE, offset: int = OFFSET,
                          who: Scope = Depends(scope)) -> dict[str, Any]:
-        rows, total = await read(
-            lambda s: drilldown.executions(s, who, name, limit=limit, offset=offset))
-        return {"total": total, "offset": offset, "limit": limit, "items": rows}
+        return await page(
+            lambda s: drilldown.executions(s, who, name, limit=limit, offset=offset),
+            limit, offset)
 
     @api.get("/executions/{execution_id}", summary="An execution with its activities")
     async def execution(execution_id: str, who: Scope = Depends(scope)) -> dict[str, Any]:
@@ -59,9 +64,8 @@ def router(db: Database, scope_of: Callable[[Request], Scope],
     async def tasks(execution_id: str, activity: int | None = Query(None, ge=0),
                     limit: int = PAGE, offset: int = OFFSET,
                     who: Scope = Depends(scope)) -> dict[str, Any]:
-        rows, total = await read(lambda s: drilldown.tasks(
-            s, who, execution_id, activity=activity, limit=limit, offset=offset))
-        return {"total": total, "offset": offset, "limit": limit, "items": rows}
+        return await page(lambda s: drilldown.tasks(
+            s, who, execution_id, activity=activity, limit=limit, offset=offset), limit, offset)
 
     @api.get("/tasks/{task_id}", summary="A task with its scripts' output and target facts")
     async def task(task_id: str, who: Scope = Depends(scope)) -> dict[str, Any]:
@@ -70,8 +74,8 @@ def router(db: Database, scope_of: Callable[[Request], Scope],
     @api.get("/tasks/{task_id}/files", summary="A task's files")
     async def files(task_id: str, limit: int = PAGE, offset: int = OFFSET,
                     who: Scope = Depends(scope)) -> dict[str, Any]:
-        rows, total = await read(
-            lambda s: drilldown.files(s, who, task_id, limit=limit, offset=offset))
-        return {"total": total, "offset": offset, "limit": limit, "items": rows}
+        return await page(
+            lambda s: drilldown.files(s, who, task_id, limit=limit, offset=offset),
+            limit, offset)
 
     return api

@@ -39,13 +39,17 @@ def plans(session: Session, scope: Scope) -> list[Row]:
     table, runs = core_table(PlanRow), core_table(PlanExecutionRow)
     last = (select(runs.c.plan, func.max(runs.c.queued_at).label("at"))
             .group_by(runs.c.plan).subquery())
+    in_scope = scope.where(table.c.reseller_id, table.c.customer_id)
     rows = session.execute(
         select(table.c.name, table.c.enabled, table.c.job, table.c.account_id,
                table.c.generation, table.c.applied_at, table.c.document, last.c.at)
         .outerjoin(last, last.c.plan == table.c.name)
-        .where(scope.where(table.c.reseller_id, table.c.customer_id))
-        .order_by(table.c.name)).all()
-    statuses = _last_statuses(session, [(r.name, r.at) for r in rows if r.at is not None])
+        .where(in_scope).order_by(table.c.name)).all()
+    # The status of each plan's last execution, in one query rather than one per plan.
+    statuses: dict[str, str] = {row.plan: row.status for row in session.execute(
+        select(runs.c.plan, runs.c.status)
+        .join(last, (last.c.plan == runs.c.plan) & (last.c.at == runs.c.queued_at))
+        .join(table, table.c.name == runs.c.plan).where(in_scope))}
     out = []
     for row in rows:
         spec = row.document.get("spec", {})
@@ -59,19 +63,6 @@ def plans(session: Session, scope: Scope) -> list[Row]:
             "generation": row.generation, "applied_at": row.applied_at,
             "last_run": row.at, "last_status": statuses.get(row.name),
         })
-    return out
-
-
-def _last_statuses(session: Session, last: list[tuple[str, Any]]) -> dict[str, str]:
-    if not last:
-        return {}
-    runs = core_table(PlanExecutionRow)
-    out: dict[str, str] = {}
-    for name, at in last:
-        found = session.execute(select(runs.c.status).where(
-            runs.c.plan == name, runs.c.queued_at == at)).first()
-        if found is not None:
-            out[name] = found.status
     return out
 
 
@@ -91,12 +82,16 @@ def executions(session: Session, scope: Scope, plan_name: str, *, limit: int = 4
     plan(session, scope, plan_name)  # NotFound
     table = core_table(PlanExecutionRow)
     where = (table.c.plan == plan_name, _executions_in(scope))
-    total = session.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
-    query = (select(table).where(*where)
-             .order_by(table.c.queued_at.desc(), table.c.id.desc()).offset(offset))
-    if limit:
-        query = query.limit(limit)
-    return [_execution_row(r._mapping) for r in session.execute(query)], int(total)
+    found, total = _page(session, select(table).where(*where)
+                         .order_by(table.c.queued_at.desc(), table.c.id.desc()), limit, offset)
+    return [_execution_row(r._mapping) for r in found], total
+
+
+def _page(session: Session, query: Any, limit: int, offset: int) -> tuple[list[Any], int]:
+    """At most ``limit`` rows (0: all) from ``offset`` on, and how many match."""
+    total = session.execute(
+        select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    return list(session.execute(query.limit(limit or None).offset(offset))), int(total)
 
 
 def _execution_row(row: Any) -> Row:
@@ -104,6 +99,22 @@ def _execution_row(row: Any) -> Row:
     for hidden in ("reseller_id", "customer_id"):
         out.pop(hidden, None)
     return out
+
+
+def _require_execution(session: Session, scope: Scope, execution_id: str) -> None:
+    """NotFound unless the execution is in scope (its id alone is read)."""
+    table = core_table(PlanExecutionRow)
+    if session.execute(select(table.c.id).where(table.c.id == execution_id,
+                                                _executions_in(scope))).first() is None:
+        raise NotFound(f"no execution {execution_id!r}")
+
+
+def _require_task(session: Session, scope: Scope, task_id: str) -> None:
+    """NotFound unless the task is in scope (its id alone is read)."""
+    table, runs = core_table(TaskRow), core_table(PlanExecutionRow)
+    if session.execute(select(table.c.id).join(runs, runs.c.id == table.c.execution_id)
+                       .where(table.c.id == task_id, _executions_in(scope))).first() is None:
+        raise NotFound(f"no task {task_id!r}")
 
 
 def execution(session: Session, scope: Scope, execution_id: str) -> Row:
@@ -124,16 +135,14 @@ def execution(session: Session, scope: Scope, execution_id: str) -> Row:
 def tasks(session: Session, scope: Scope, execution_id: str, *, activity: int | None = None,
           limit: int = 0, offset: int = 0) -> tuple[list[Row], int]:
     """An execution's tasks in creation order (DPOD's third page)."""
-    execution(session, scope, execution_id)  # NotFound
+    _require_execution(session, scope, execution_id)
     table = core_table(TaskRow)
     where = [table.c.execution_id == execution_id]
     if activity is not None:
         where.append(table.c.activity == activity)
-    total = session.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
-    query = select(table).where(*where).order_by(table.c.sequence).offset(offset)
-    if limit:
-        query = query.limit(limit)
-    return [_task_row(r._mapping) for r in session.execute(query)], int(total)
+    found, total = _page(session, select(table).where(*where).order_by(table.c.sequence),
+                         limit, offset)
+    return [_task_row(r._mapping) for r in found], total
 
 
 def _task_row(row: Any) -> Row:
@@ -170,12 +179,8 @@ def task(session: Session, scope: Scope, task_id: str) -> Row:
 def files(session: Session, scope: Scope, task_id: str, *, limit: int = 0,
           offset: int = 0) -> tuple[list[Row], int]:
     """A task's files: path, size, checksum where known."""
-    task(session, scope, task_id)  # NotFound
+    _require_task(session, scope, task_id)
     table = core_table(TaskFileRow)
-    total = session.execute(select(func.count()).select_from(table)
-                            .where(table.c.task_id == task_id)).scalar_one()
-    query = (select(table.c.path, table.c.size, table.c.checksum)
-             .where(table.c.task_id == task_id).order_by(table.c.id).offset(offset))
-    if limit:
-        query = query.limit(limit)
-    return [dict(r._mapping) for r in session.execute(query)], int(total)
+    found, total = _page(session, select(table.c.path, table.c.size, table.c.checksum)
+                         .where(table.c.task_id == task_id).order_by(table.c.id), limit, offset)
+    return [dict(r._mapping) for r in found], total

@@ -20,7 +20,7 @@ from email.utils import formatdate
 
 from sqlmodel import Session, col, select
 
-from services.notifier.channels.emails import Brand, template
+from services.notifier.channels.emails import Brand, reseller_brand, template
 from services.notifier.channels.headers import address, header_text
 from services.notifier.channels.mail import Mailer
 from services.notifier.errors import DeliveryError
@@ -70,11 +70,7 @@ class PlanReports:
             names: AccountPath | None = lookup_path(session, report.tenant.account)
         except AccountNotFound:
             names = None
-        row = session.get(BrandRow, report.tenant.reseller)
-        d = self.default_brand
-        brand = d if row is None else Brand(
-            name=row.name or d.name, sender=row.sender or d.sender,
-            footer=row.footer or d.footer, logo_url=row.logo_url or d.logo_url)
+        brand = reseller_brand(session.get(BrandRow, report.tenant.reseller), self.default_brand)
         return done, names, brand
 
     async def handle(self, event: Event) -> None:

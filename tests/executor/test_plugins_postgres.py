@@ -114,3 +114,28 @@ async def test_over_ssh_the_dump_runs_on_the_target_and_streams_back(
     result = await plugin.backup(ctx)
     assert result.files[0].size and result.files[0].size > 1000
     await plugin.verify(ctx, result)
+
+
+async def test_a_database_name_is_never_read_as_connection_settings(
+        tmp_path: Path, server: tuple[Target, dict[str, Any], str], postgres_url: str) -> None:
+    """pg_dump reads a ``-d`` holding ``=`` as a connection string: a database named
+    ``dbname=<another>`` must dump itself, not the other database (nor reach another host)."""
+    target, options, database = server
+    odd = f"dbname={database}"
+    admin = make_url(postgres_url).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'create database "{odd}"')
+    try:
+        ctx = context("postgres.dump", tmp_path / "series" / "2026-11-30-22-00-00-000",
+                      target=target, item=odd, **options)
+
+        result = await plugin.backup(ctx)
+
+        toc = (await process.run(["pg_restore", "--list", str(ctx.output / result.files[0].path)]
+                                 )).stdout
+        assert "TABLE DATA public backups" not in toc
+        assert f"dbname: {odd}" in toc
+    finally:
+        with psycopg.connect(admin.render_as_string(hide_password=False),
+                             autocommit=True) as conn:
+            conn.execute(f'drop database "{odd}"')

@@ -51,6 +51,14 @@ DATABASES = ("select datname, pg_database_size(datname) from pg_database "
              "where not datistemplate and datallowconn order by datname")
 
 
+def conninfo_dbname(database: str) -> str:
+    """``database`` for ``-d`` as a quoted ``dbname=`` setting: the tools read a ``-d`` that
+    holds ``=`` as connection settings, so a database named ``host=… dbname=…`` would
+    otherwise choose the server and database dumped (and where PGPASSWORD goes)."""
+    quoted = database.replace("\\", "\\\\").replace("'", "\\'")
+    return f"dbname='{quoted}'"
+
+
 class PostgresOptions(ActionOptions):
     host: str | None = Field(None, description="Server host (default: the target's address; "
                              "with over_ssh: the target's local socket).")
@@ -93,7 +101,7 @@ class PostgresPlugin(FolderPlugin):
 
     def _connection(self, target: Target, options: PostgresOptions,
                     database: str) -> list[str]:
-        args = ["-p", str(options.port), "-d", database]
+        args = ["-p", str(options.port), "-d", conninfo_dbname(database)]
         host = options.host or (None if options.over_ssh else target.address)
         if host:
             args += ["-h", host]

@@ -35,6 +35,7 @@ from services.executor.plugins.api import (
     BadOptions,
     FileEntry,
     Plugin,
+    PluginError,
     RetentionFailed,
     RetentionPolicy,
     RetentionResult,
@@ -162,6 +163,18 @@ class ResticPlugin(Plugin):
         except (CommandTimedOut, CommandNotFound) as exc:
             raise BackupFailed(f"{what}: {exc}") from None
 
+    async def _checked(self, ctx: TaskContext, args: list[str], *, what: str,
+                       timeout: float | None, error: type[PluginError]) -> Completed:
+        """Run restic where any failure (it could not run, or exited non-zero) makes the step
+        fail with ``error`` (verification, retention)."""
+        try:
+            done = await self._restic(ctx, args, what=what, timeout=timeout)
+        except BackupFailed as exc:
+            raise error(exc.reason) from None
+        if not done.ok:
+            raise error(f"{what} failed (exit {done.returncode}): {done.tail(5)}")
+        return done
+
     def _paths(self, ctx: TaskContext, options: ResticOptions) -> list[str]:
         paths = options.paths or ([] if ctx.item.whole else [ctx.item.name])
         if not paths:
@@ -250,13 +263,8 @@ class ResticPlugin(Plugin):
         args = ["check"]
         if options.read_data_subset:
             args.append(f"--read-data-subset={options.read_data_subset}")
-        try:
-            done = await self._restic(ctx, args, what="restic check", timeout=options.timeout)
-        except BackupFailed as exc:
-            raise VerificationFailed(exc.reason) from None
-        if not done.ok:
-            raise VerificationFailed(f"restic check failed (exit {done.returncode}): "
-                                     f"{done.tail(5)}")
+        done = await self._checked(ctx, args, what="restic check", timeout=options.timeout,
+                                   error=VerificationFailed)
         subset = f", data subset {options.read_data_subset} read back" \
             if options.read_data_subset else ""
         return Verification(method=f"restic check{subset}", checked=1,
@@ -277,13 +285,8 @@ class ResticPlugin(Plugin):
                 args += [flag, str(value)]
         if options.prune:
             args.append("--prune")
-        try:
-            done = await self._restic(ctx, args, what="restic forget", timeout=options.timeout)
-        except BackupFailed as exc:
-            raise RetentionFailed(exc.reason) from None
-        if not done.ok:
-            raise RetentionFailed(f"restic forget failed (exit {done.returncode}): "
-                                  f"{done.tail(5)}")
+        done = await self._checked(ctx, args, what="restic forget", timeout=options.timeout,
+                                   error=RetentionFailed)
         return forget_result(done.stdout)
 
 

@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select
 
 from services.notifier.channels.headers import address, header_text
 from services.notifier.errors import UnbuildableMessage
+from services.notifier.tables import BrandRow
 from shared.events import AlertChanged
 from shared.tenancy import AccountPath
 
@@ -52,6 +53,14 @@ class Brand:
     sender: str = "backstop@localhost"
     footer: str = "Sent by Backstop backup monitoring."
     logo_url: str | None = None
+
+
+def reseller_brand(row: BrandRow | None, default: Brand) -> Brand:
+    """A reseller's brand: what its row sets, ``default`` for what it leaves empty."""
+    if row is None:
+        return default
+    return Brand(name=row.name or default.name, sender=row.sender or default.sender,
+                 footer=row.footer or default.footer, logo_url=row.logo_url or default.logo_url)
 
 
 @dataclass(frozen=True)

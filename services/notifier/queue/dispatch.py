@@ -11,7 +11,7 @@ from functools import partial
 
 from sqlmodel import Session
 
-from services.notifier.channels.emails import Brand, Item, build
+from services.notifier.channels.emails import Brand, Item, build, reseller_brand
 from services.notifier.channels.formats import Context
 from services.notifier.channels.mail import Mailer
 from services.notifier.channels.webhooks import WebhookSender
@@ -183,14 +183,7 @@ class Dispatcher:
         return units
 
     def _load_brand(self, session: Session, reseller_id: str) -> Brand:
-        return self._brand(session.get(BrandRow, reseller_id))
-
-    def _brand(self, row: BrandRow | None) -> Brand:
-        d = self.options.default_brand
-        if row is None:
-            return d
-        return Brand(name=row.name or d.name, sender=row.sender or d.sender,
-                     footer=row.footer or d.footer, logo_url=row.logo_url or d.logo_url)
+        return reseller_brand(session.get(BrandRow, reseller_id), self.options.default_brand)
 
     def _link(self, alert: AlertChanged) -> str:
         return f"{self.options.public_url.rstrip('/')}/alerts/{alert.fingerprint}"
