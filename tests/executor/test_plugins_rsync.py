@@ -296,3 +296,16 @@ def test_transfer_errors_and_differences_are_picked_out() -> None:
                        ".f..t...... touched\n>f+++++++++ new\n") == [
         "differs from the source: a.txt", "only in the backup: extra",
         "differs from the source: new"]
+
+
+async def test_discovery_over_ssh_keeps_a_name_with_a_newline_one_item(tmp_path: Path,
+                                                                      sshd: Sshd) -> None:
+    """Names are read NUL-separated: a file named ``x\\nd 0 ..`` must not fake an item ``..``
+    (which would make the task's source the parent of the configured one)."""
+    source = write_tree(tmp_path / "remote-src", {"db/dump.sql": "1", "notes.txt": "2"})
+    (source / "x\nd 0 ..").write_text("3")
+
+    found = await plugin.discover(sshd.target(), "rsync.sync", {"source": str(source)})
+
+    assert sorted(item.name for item in found) == ["db", "notes.txt", "x\nd 0 .."]
+    assert {item.name: item.facts["type"] for item in found}["db"] == "folder"

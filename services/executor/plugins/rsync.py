@@ -224,10 +224,11 @@ class RsyncPlugin(FolderPlugin):
         if target.is_local:
             return await asyncio.to_thread(_local_entries, Path(source))
         done = await _checked(target.command(
-            ["find", source, "-mindepth", "1", "-maxdepth", "1", "-printf", "%y %s %f\\n"]),
+            ["find", source, "-mindepth", "1", "-maxdepth", "1", "-printf", "%y %s %f\\0"]),
             what=f"listing {source} on {target.name}", timeout=60, error=DiscoveryFailed)
         items = []
-        for line in done.stdout.splitlines():
+        # NUL-separated: a name may hold a newline, and must not read as a second entry.
+        for line in done.stdout.split("\0"):
             kind, _, rest = line.partition(" ")
             size, _, name = rest.partition(" ")
             if name:
