@@ -28,7 +28,7 @@ from services.notifier.tables import (
     WebhookEndpoint,
 )
 from shared.db import core_table
-from shared.paging import Page
+from shared.paging import Page, fetch_page
 from shared.scopes import Scope
 from shared.tenancy import Account, Customer
 
@@ -38,13 +38,6 @@ ACCOUNTS = core_table(Account)
 ALERT_STATES = ("firing", "resolved")
 DELIVERY_STATUSES = ("pending", "sent", "dead")
 CHANNELS = ("email", "webhook")
-
-
-def _page(session: Session, query: Any, limit: int, offset: int) -> Page[Any]:
-    total = session.execute(
-        sa_select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
-    rows = session.execute(query.limit(limit or None).offset(offset)).all()
-    return Page(list(rows), int(total), offset, limit)
 
 
 @dataclass(frozen=True)
@@ -123,7 +116,7 @@ def alerts(session: Session, scope: Scope, filters: AlertFilters = AlertFilters(
                                 col(Alert.job).ilike(like, escape="\\"),
                                 col(Account.name).ilike(like, escape="\\"),
                                 col(Customer.name).ilike(like, escape="\\")))
-    page = _page(session, query, limit, offset)
+    page = fetch_page(session, query, limit, offset)
     return Page([_entry(row) for row in page.items], page.total, offset, limit)
 
 
@@ -292,7 +285,7 @@ def notifications_sent(session: Session, scope: Scope, filters: SentFilters = Se
         query = query.where(col(Notification.created_at) >= filters.since)
     if filters.account_id:
         query = query.where(Notification.account_id == filters.account_id)
-    page = _page(session, query, limit, offset)
+    page = fetch_page(session, query, limit, offset)
     notes: list[tuple[Notification, str]] = [(n, name) for n, name in page.items]
     urls = _endpoint_urls(session, {n.target for n, _ in notes if n.channel == "webhook"})
     return Page([SentEntry(
