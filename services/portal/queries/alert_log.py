@@ -111,11 +111,10 @@ def alerts(session: Session, scope: Scope, filters: AlertFilters = AlertFilters(
     if filters.account_id:
         query = query.where(Alert.account_id == filters.account_id)
     if filters.text:
-        like = f"%{_escape_like(filters.text)}%"
-        query = query.where(or_(col(Alert.summary).ilike(like, escape="\\"),
-                                col(Alert.job).ilike(like, escape="\\"),
-                                col(Account.name).ilike(like, escape="\\"),
-                                col(Customer.name).ilike(like, escape="\\")))
+        query = query.where(or_(*(
+            column.icontains(filters.text, autoescape=True)
+            for column in (col(Alert.summary), col(Alert.job), col(Account.name),
+                           col(Customer.name)))))
     page = fetch_page(session, query, limit, offset)
     return Page([_entry(row) for row in page.items], page.total, offset, limit)
 
@@ -123,10 +122,6 @@ def alerts(session: Session, scope: Scope, filters: AlertFilters = AlertFilters(
 def open_alerts(session: Session, scope: Scope, *, limit: int = 50,
                 offset: int = 0) -> Page[AlertEntry]:
     return alerts(session, scope, AlertFilters(state="firing"), limit=limit, offset=offset)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True)
