@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 
 import typer
@@ -102,7 +101,7 @@ def show(
     if as_json:
         out = asdict(detail)
         out["job"]["days"] = [_day(cell) for cell in job.days]
-        typer.echo(json.dumps(out, default=_json))
+        typer.echo(json.dumps(out, default=tables.json_value))
         return
     for label, value in (
         ("job", f"{job.job_name} ({job.job_id})"),
@@ -126,9 +125,3 @@ def show(
         typer.echo(tables.render([asdict(a) for a in detail.alerts],
                                  ["alert_id", "kind", "severity", "first_seen", "summary"],
                                  capped={"summary"}))
-
-
-def _json(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)

@@ -77,7 +77,7 @@ def emit(page: Page, columns: Sequence[str], *, as_json: bool,
     ``capped`` are free text, cut at ``TEXT_LIMIT``), or the JSON object; then the footer."""
     if as_json:
         typer.echo(json.dumps({"total": page.total, "offset": page.offset, "limit": page.limit,
-                               "items": list(page.rows)}, default=_json_value))
+                               "items": list(page.rows)}, default=json_value))
     else:
         typer.echo(render(page.rows, columns, capped=capped))
     if page.footer:
@@ -111,7 +111,8 @@ def cell(value: Any, limit: int | None = None) -> str:
     return one_line(str(value), limit) or "-"
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """``json.dumps``'s ``default`` for the CLI: dates and times in ISO 8601, the rest as text."""
     if isinstance(value, date):
         return value.isoformat()
     return str(value)

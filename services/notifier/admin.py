@@ -30,7 +30,7 @@ from services.notifier.tables import (
     WebhookEndpoint,
 )
 from shared.db import core_table
-from shared.paging import Page
+from shared.paging import Page, fetch_page
 from shared.secretbox import SecretBox
 from shared.tenancy import Customer, Reseller
 
@@ -206,13 +206,6 @@ NOTIFICATION_STATUSES = ("pending", "sent", "dead")
 ALERT_STATES = ("firing", "resolved")
 
 
-def _page(session: Session, query: Any, limit: int, offset: int) -> Page[Any]:
-    """At most ``limit`` rows (0: all) from ``offset`` on, and how many match."""
-    total = session.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()
-    rows = session.exec(query.limit(limit or None).offset(offset)).all()
-    return Page(list(rows), int(total), offset)
-
-
 def _kind() -> Any:
     """The alert kind of a notification (kept in its alert JSON; SQLite and PostgreSQL)."""
     return core_table(Notification).c.alert["kind"].as_string()
@@ -249,7 +242,7 @@ def alert_status(session: Session, fingerprint: str | None = None, *, state: str
         query = query.where(AlertNotifyState.state == state)
     if kind:
         query = query.where(AlertNotifyState.kind == kind)
-    page = _page(session, query, limit, offset)
+    page = fetch_page(session, query, limit, offset)
     return Page([AlertRow(state, int(count)) for state, count in page.items], page.total, offset)
 
 
@@ -269,7 +262,7 @@ def notifications(session: Session, filters: Filters = Filters(), limit: int = 5
                   offset: int = 0) -> Page[Notification]:
     """The notification log, newest first."""
     query = select(Notification).order_by(col(Notification.id).desc())
-    return _page(session, _notification_filters(query, filters), limit, offset)
+    return fetch_page(session, _notification_filters(query, filters), limit, offset)
 
 
 def suppressed(session: Session, limit: int = 50, offset: int = 0) -> Page[NotifyTransition]:
@@ -277,7 +270,7 @@ def suppressed(session: Session, limit: int = 50, offset: int = 0) -> Page[Notif
     query = (select(NotifyTransition)
              .where(col(NotifyTransition.suppressed_reason).is_not(None))
              .order_by(col(NotifyTransition.id).desc()))
-    return _page(session, query, limit, offset)
+    return fetch_page(session, query, limit, offset)
 
 
 @dataclass(frozen=True)

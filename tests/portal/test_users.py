@@ -3,6 +3,7 @@ the query's scope filter hides other tenants' alerts."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from services.portal import passwords, users
 from services.portal.queries.alert_detail import alert_detail
 from services.portal.users import Role, UserError, Viewer
 from shared.db import Database
+from shared.events import utcnow
 from shared.scopes import Scope
 from tests.portal.site import PASSWORD, seed_alert, tenants
 
@@ -57,6 +59,8 @@ def test_the_alert_page_query_is_scoped(db: Database) -> None:
         assert sent.id is not None
         session.add(DeliveryAttempt(notification_id=sent.id, status="retry",
                                     error="450 try later"))
+        session.add(DeliveryAttempt(notification_id=sent.id, status="sent", http_status=202,
+                                    at=utcnow() + timedelta(minutes=5)))
     acme = Scope.of_customer(t.acme.reseller.id, t.acme.customer.id)
     globex = Scope.of_customer(t.globex.reseller.id, t.globex.customer.id)
     with db.session() as session:
@@ -69,6 +73,7 @@ def test_the_alert_page_query_is_scoped(db: Database) -> None:
     assert detail is not None
     assert [(n.channel, n.target, n.attempts) for n in detail.notifications] == [
         ("email", "ops@acme.example", 2)]
+    assert [n.last_http_status for n in detail.notifications] == [202]  # the latest attempt's
     assert [t.state for t in detail.transitions] == ["firing"]
 
 

@@ -4,8 +4,9 @@ transaction, so pruning never holds a lock the projection or the pages wait on f
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, tuple_
+from sqlalchemy import Column, Table, delete, tuple_
 from sqlalchemy import select as sql_select
 from sqlmodel import Session
 
@@ -33,24 +34,23 @@ def prune_runs(session: Session, cutoff: datetime, limit: int) -> int:
     return rowcount(session, delete(_RUNS).where(_RUNS.c.id.in_(ids)))
 
 
-def prune_cells(session: Session, cutoff: datetime, limit: int) -> int:
+def _prune_days(session: Session, table: Table, owner: Column[Any], cutoff: datetime,
+                limit: int) -> int:
+    """Delete up to ``limit`` rows of a per-day table (keyed ``owner``, ``day``) from days
+    before ``cutoff``'s; returns how many went."""
     keys = [tuple(row) for row in session.execute(
-        sql_select(_CELLS.c.job_id, _CELLS.c.day).where(_CELLS.c.day < day_of(cutoff))
-        .limit(limit))]
+        sql_select(owner, table.c.day).where(table.c.day < day_of(cutoff)).limit(limit))]
     if not keys:
         return 0
-    return rowcount(session, delete(_CELLS).where(
-        tuple_(_CELLS.c.job_id, _CELLS.c.day).in_(keys)))
+    return rowcount(session, delete(table).where(tuple_(owner, table.c.day).in_(keys)))
+
+
+def prune_cells(session: Session, cutoff: datetime, limit: int) -> int:
+    return _prune_days(session, _CELLS, _CELLS.c.job_id, cutoff, limit)
 
 
 def prune_usage(session: Session, cutoff: datetime, limit: int) -> int:
-    keys = [tuple(row) for row in session.execute(
-        sql_select(_USAGE.c.account_id, _USAGE.c.day).where(_USAGE.c.day < day_of(cutoff))
-        .limit(limit))]
-    if not keys:
-        return 0
-    return rowcount(session, delete(_USAGE).where(
-        tuple_(_USAGE.c.account_id, _USAGE.c.day).in_(keys)))
+    return _prune_days(session, _USAGE, _USAGE.c.account_id, cutoff, limit)
 
 
 def forget_claims(session: Session, now: datetime) -> None:

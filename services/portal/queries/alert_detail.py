@@ -86,16 +86,26 @@ def alert_detail(session: Session, scope: Scope, ref: str,
         for t in session.exec(select(AlertTransition).where(
             AlertTransition.alert_id == alert.id).order_by(col(AlertTransition.sequence).desc()))
     ]
-    sent = []
-    for n in session.exec(select(Notification).where(
-            Notification.fingerprint == alert.fingerprint)
-            .order_by(col(Notification.created_at).desc()).limit(notifications_limit)):
-        last = session.exec(select(DeliveryAttempt.http_status).where(
-            DeliveryAttempt.notification_id == n.id)
-            .order_by(col(DeliveryAttempt.at).desc()).limit(1)).first()
-        sent.append(Sent(n.transition, n.channel, n.target, n.status, n.attempts, n.created_at,
-                         n.sent_at, n.last_error, last))
+    notes = list(session.exec(select(Notification).where(
+        Notification.fingerprint == alert.fingerprint)
+        .order_by(col(Notification.created_at).desc()).limit(notifications_limit)))
+    last_status = _last_http_status(session, [n.id for n in notes if n.id is not None])
+    sent = [Sent(n.transition, n.channel, n.target, n.status, n.attempts, n.created_at,
+                 n.sent_at, n.last_error, last_status.get(n.id or 0)) for n in notes]
     return AlertDetail(
         alert.id, alert.fingerprint, alert.kind, alert.state, alert.severity, alert.summary,
         alert.job, job_id, alert.key, alert.first_seen, alert.last_changed, alert.details,
         reseller, customer, account, alert.account_id, transitions, sent)
+
+
+def _last_http_status(session: Session, ids: list[int]) -> dict[int, int | None]:
+    """The HTTP status of each notification's latest attempt, in one query (not one each)."""
+    if not ids:
+        return {}
+    last: dict[int, int | None] = {}
+    for notification_id, status in session.exec(
+            select(DeliveryAttempt.notification_id, DeliveryAttempt.http_status)
+            .where(col(DeliveryAttempt.notification_id).in_(ids))
+            .order_by(col(DeliveryAttempt.at), col(DeliveryAttempt.id))):
+        last[notification_id] = status
+    return last

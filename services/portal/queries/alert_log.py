@@ -28,7 +28,7 @@ from services.notifier.tables import (
     WebhookEndpoint,
 )
 from shared.db import core_table
-from shared.paging import Page
+from shared.paging import Page, fetch_page
 from shared.scopes import Scope
 from shared.tenancy import Account, Customer
 
@@ -38,13 +38,6 @@ ACCOUNTS = core_table(Account)
 ALERT_STATES = ("firing", "resolved")
 DELIVERY_STATUSES = ("pending", "sent", "dead")
 CHANNELS = ("email", "webhook")
-
-
-def _page(session: Session, query: Any, limit: int, offset: int) -> Page[Any]:
-    total = session.execute(
-        sa_select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
-    rows = session.execute(query.limit(limit or None).offset(offset)).all()
-    return Page(list(rows), int(total), offset, limit)
 
 
 @dataclass(frozen=True)
@@ -118,22 +111,17 @@ def alerts(session: Session, scope: Scope, filters: AlertFilters = AlertFilters(
     if filters.account_id:
         query = query.where(Alert.account_id == filters.account_id)
     if filters.text:
-        like = f"%{_escape_like(filters.text)}%"
-        query = query.where(or_(col(Alert.summary).ilike(like, escape="\\"),
-                                col(Alert.job).ilike(like, escape="\\"),
-                                col(Account.name).ilike(like, escape="\\"),
-                                col(Customer.name).ilike(like, escape="\\")))
-    page = _page(session, query, limit, offset)
+        query = query.where(or_(*(
+            column.icontains(filters.text, autoescape=True)
+            for column in (col(Alert.summary), col(Alert.job), col(Account.name),
+                           col(Customer.name)))))
+    page = fetch_page(session, query, limit, offset)
     return Page([_entry(row) for row in page.items], page.total, offset, limit)
 
 
 def open_alerts(session: Session, scope: Scope, *, limit: int = 50,
                 offset: int = 0) -> Page[AlertEntry]:
     return alerts(session, scope, AlertFilters(state="firing"), limit=limit, offset=offset)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True)
@@ -292,7 +280,7 @@ def notifications_sent(session: Session, scope: Scope, filters: SentFilters = Se
         query = query.where(col(Notification.created_at) >= filters.since)
     if filters.account_id:
         query = query.where(Notification.account_id == filters.account_id)
-    page = _page(session, query, limit, offset)
+    page = fetch_page(session, query, limit, offset)
     notes: list[tuple[Notification, str]] = [(n, name) for n, name in page.items]
     urls = _endpoint_urls(session, {n.target for n, _ in notes if n.channel == "webhook"})
     return Page([SentEntry(

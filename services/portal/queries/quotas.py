@@ -66,9 +66,8 @@ def accounts(session: Session, scope: Scope, *, text: str = "", customer_id: str
     if account_id:
         where.append(_ACCOUNTS.c.id == account_id)
     if text:
-        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append(or_(_ACCOUNTS.c.name.ilike(like, escape="\\"),
-                         _CUSTOMERS.c.name.ilike(like, escape="\\")))
+        where.append(or_(_ACCOUNTS.c.name.icontains(text, autoescape=True),
+                         _CUSTOMERS.c.name.icontains(text, autoescape=True)))
     statement = (
         sql_select(_ACCOUNTS.c.id, _ACCOUNTS.c.name, _ACCOUNTS.c.quota_bytes.label("own_quota"),
                    _CUSTOMERS.c.id.label("customer_id"), _CUSTOMERS.c.name.label("customer"),
